@@ -1,0 +1,1 @@
+"""The stage engine: shards, fingerprints, resume, ledger, executors. Knows nothing of speech."""

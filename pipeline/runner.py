@@ -1,0 +1,177 @@
+"""Plans and runs the stages in order; skips shards whose fingerprint is already on disk."""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.config import RunConfig, StageNode
+from pipeline.errors import ConfigError, InfrastructureError
+from pipeline.executors import Executor, make_executor
+from pipeline.fingerprint import digest, shard_fingerprint
+from pipeline.progress import StageProgress
+from pipeline.registry import stage_class
+from pipeline.shards import SHARD_DIGITS, Layout, atomic_write_json, remove_stale_temp_files
+from pipeline.stage import SourceStage, Stage
+from pipeline.task import ShardTask
+
+log = logging.getLogger(__name__)
+
+
+def load_record(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+class Runner:
+    def __init__(self, run: RunConfig, executor: Executor | None = None):
+        self.run = run
+        self.context = run.context
+        self.layout = Layout(self.context["data_root"])
+        self.executor = executor or make_executor(run.root.executor)
+        self.by_name = {n.name: n for n in run.stages}
+
+    # -- planning ---------------------------------------------------------------------------
+    def order(self) -> list[StageNode]:
+        """Config order, checked to be topological (a stage after all its inputs)."""
+        seen: set[str] = set()
+        for node in self.run.stages:
+            for upstream in self.describe(node).input_columns():
+                if upstream not in self.by_name:
+                    raise ConfigError(f"stage {node.name!r} reads {upstream!r}, which is not configured")
+                if upstream not in seen:
+                    raise ConfigError(f"stage {node.name!r} is listed before its input {upstream!r}")
+            seen.add(node.name)
+        selected = self.run.only
+        return [n for n in self.run.stages if selected is None or n.name in selected]
+
+    def describe(self, node: StageNode) -> Stage:
+        """A stage instance without setup(): enough to ask for inputs and schema."""
+        return stage_class(node.kind)(node.name, node.settings, self.context)
+
+    def is_done(self, stage: str, index: int, fingerprint: str) -> bool:
+        record = load_record(self.layout.shard_record(stage, index))
+        if not record or record.get("fingerprint") != fingerprint:
+            return False
+        shard = self.layout.shard(stage, index)
+        return shard.exists() and shard.stat().st_size == record["bytes"]
+
+    def source_tasks(self, node: StageNode, stage: SourceStage, counter: list[int]) -> Iterator[ShardTask]:
+        identity = digest(stage.source_identity())
+        records = stage.read()
+        for index in itertools.count():
+            chunk = list(itertools.islice(records, self.run.root.shard_size))
+            if not chunk:
+                break
+            counter[0] = index + 1
+            inputs = [identity, digest(chunk)]
+            fp = shard_fingerprint(node.kind, stage.version, node.settings, inputs)
+            if self.is_done(node.name, index, fp):
+                yield None  # type: ignore[misc]  # a skipped shard, for progress accounting
+                continue
+            yield ShardTask(node.name, node.kind, node.settings, self.context, index, fp, inputs, records=chunk)
+
+    def upstream_shard_count(self, node: StageNode, stage: Stage) -> int:
+        first = next(iter(stage.input_columns()))
+        record = load_record(self.layout.stage_record(first))
+        if record is None:
+            raise ConfigError(f"stage {node.name!r} needs {first!r}, which has not run in {self.layout.root}")
+        return record["num_shards"]
+
+    def downstream_tasks(self, node: StageNode, stage: Stage, num_shards: int) -> Iterator[ShardTask]:
+        input_shards = {
+            upstream: [str(self.layout.shard(upstream, i)) for i in range(num_shards)]
+            for upstream in stage.input_columns()
+        }
+        prepared = stage.prepare(input_shards)
+        context = {**self.context, "prepared": prepared}
+        for index in range(num_shards):
+            inputs, fps = {}, []
+            for upstream in stage.input_columns():
+                record = load_record(self.layout.shard_record(upstream, index))
+                if record is None:
+                    raise ConfigError(f"shard {index} of {upstream!r} is missing; run {upstream!r} first")
+                inputs[upstream] = str(self.layout.shard(upstream, index))
+                fps.append(record["fingerprint"])
+            fp = shard_fingerprint(node.kind, stage.version, node.settings, fps + [digest(prepared)])
+            if self.is_done(node.name, index, fp):
+                yield None  # type: ignore[misc]
+                continue
+            yield ShardTask(node.name, node.kind, node.settings, context, index, fp, fps, inputs=inputs)
+
+    # -- running ----------------------------------------------------------------------------
+    def run_stage(self, node: StageNode) -> dict:
+        stage = self.describe(node)
+        started = time.time()
+        counter = [0]
+        if isinstance(stage, SourceStage):
+            tasks = self.source_tasks(node, stage, counter)
+            total = None
+        else:
+            counter[0] = self.upstream_shard_count(node, stage)
+            tasks = self.downstream_tasks(node, stage, counter[0])
+            total = counter[0]
+        progress = StageProgress(node.name, total, enabled=self.run.root.progress)
+        skipped = 0
+
+        def pending() -> Iterator[ShardTask]:
+            nonlocal skipped
+            for task in tasks:
+                if task is None:
+                    skipped += 1
+                    progress.skip()
+                else:
+                    yield task
+
+        ran = 0
+        try:
+            for record in self.executor.map(pending(), node.settings.workers):
+                ran += 1
+                progress.done(record)
+        finally:
+            progress.close()
+        num_shards = counter[0]
+        self.remove_shards_beyond(node.name, num_shards)
+        stage.finalize([str(self.layout.shard(node.name, i)) for i in range(num_shards)])
+        summary = {
+            "stage": node.name,
+            "kind": node.kind,
+            "num_shards": num_shards,
+            "shards_run": ran,
+            "shards_skipped": skipped,
+            "elapsed_s": round(time.time() - started, 3),
+            "finished": time.time(),
+        }
+        atomic_write_json(self.layout.stage_record(node.name), summary)
+        log.info("stage %s: %d shards (%d run, %d already done) in %.1fs",
+                 node.name, num_shards, ran, skipped, summary["elapsed_s"])
+        return summary
+
+    def remove_shards_beyond(self, stage: str, num_shards: int) -> None:
+        """A smaller rerun (lower source.limit) must not leave old shards behind."""
+        for directory, pattern in ((self.layout.shard(stage, 0).parent, "shard-*.parquet"),
+                                   (self.layout.manifest_dir(stage), "*-*.*")):
+            for path in directory.glob(pattern):
+                stem = path.stem.split("-")[-1]
+                if len(stem) == SHARD_DIGITS and stem.isdigit() and int(stem) >= num_shards:
+                    path.unlink()
+
+    def build(self) -> list[dict]:
+        removed = remove_stale_temp_files(self.layout.root) if self.layout.root.exists() else 0
+        if removed:
+            log.info("removed %d temporary files left by an interrupted run", removed)
+        summaries = []
+        try:
+            for node in self.order():
+                summaries.append(self.run_stage(node))
+        except InfrastructureError as exc:
+            log.error("run stopped: %s. Finished shards are kept; rerun to resume.", exc)
+            raise
+        finally:
+            self.executor.close()
+        return summaries

@@ -1,0 +1,95 @@
+"""Where shard files live and how they are written: atomically, schema-checked."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import StageContractError
+
+SHARD_DIGITS = 5
+
+
+class Layout:
+    """Paths of one run under data_root."""
+
+    def __init__(self, data_root: str | Path):
+        self.root = Path(data_root)
+
+    def shard(self, stage: str, index: int) -> Path:
+        return self.root / "stages" / stage / f"shard-{index:0{SHARD_DIGITS}d}.parquet"
+
+    def manifest_dir(self, stage: str) -> Path:
+        return self.root / "manifests" / stage
+
+    def shard_record(self, stage: str, index: int) -> Path:
+        return self.manifest_dir(stage) / f"shard-{index:0{SHARD_DIGITS}d}.json"
+
+    def errors(self, stage: str, index: int) -> Path:
+        return self.manifest_dir(stage) / f"errors-{index:0{SHARD_DIGITS}d}.parquet"
+
+    def stage_record(self, stage: str) -> Path:
+        return self.manifest_dir(stage) / "stage.json"
+
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename: a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n").encode())
+
+
+def to_table(rows: list[dict], schema: pa.Schema, stage: str) -> pa.Table:
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError) as exc:
+        raise StageContractError(f"stage {stage!r} produced rows that do not fit its schema: {exc}") from exc
+
+
+def write_table(path: Path, table: pa.Table) -> tuple[str, int]:
+    """Write a Parquet file atomically; returns (sha256, size). Output is byte-deterministic."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", write_statistics=True)
+    data = sink.getvalue().to_pybytes()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(path, columns=columns)
+
+
+def remove_stale_temp_files(root: Path) -> int:
+    """Leftovers of a killed run; never read, safe to delete."""
+    removed = 0
+    for tmp in root.rglob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed

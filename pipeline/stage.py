@@ -1,0 +1,88 @@
+"""The stage contract: records in -> records out. The engine owns everything else."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+import pyarrow as pa
+
+from pipeline.errors import ItemFailure
+
+
+@dataclass
+class StageSettings:
+    """Settings every stage has. Subclasses add their own fields (values live in conf/)."""
+
+    kind: str = "?"  # which Stage class runs this node (see pipeline.registry)
+    workers: int = 1  # processes for this stage (local executor); 1 = in-process
+
+    # Fields that change speed, never output: left out of the fingerprint.
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers"})
+
+
+class Stage:
+    """Subclass, declare `Settings`, `version`, and implement the four methods below.
+
+    `process(rows)` gets the rows of one shard (in order, already joined across the declared
+    inputs on `id`) and returns, for each input row, either an output dict (with the same
+    `id`) or an `ItemFailure`. Raising means "the batch failed": the engine then retries item
+    by item to find the culprit, unless the exception is an infrastructure failure.
+    """
+
+    Settings: ClassVar[type[StageSettings]] = StageSettings
+    version: ClassVar[str] = "1"  # bump when a code change alters output for the same input
+
+    def __init__(self, name: str, settings: StageSettings, context: dict[str, Any]):
+        self.name = name
+        self.settings = settings
+        self.context = context  # run-wide values: data_root, seed, cache dirs
+        self.metrics: Counter[str] = Counter()
+
+    # -- declared by subclasses -----------------------------------------------------------
+    def input_columns(self) -> dict[str, list[str]]:
+        """Upstream stage name -> columns read from it (besides `id`)."""
+        return {}
+
+    def output_schema(self) -> pa.Schema:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Load models; called once per worker before the first shard."""
+
+    def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
+        raise NotImplementedError
+
+    def engine_versions(self) -> dict[str, str]:
+        """Versions of the engines and models this stage uses, for the ledger."""
+        return {}
+
+    def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
+        """Optional, once per run in the main process before any shard task (e.g. fit k-means
+        on a sample of all shards). Returns JSON-able values that reach every worker as
+        `self.context["prepared"]` and become part of every shard's fingerprint."""
+        return {}
+
+    def finalize(self, shard_paths: list[str]) -> None:
+        """Optional, once after all of this stage's shards exist (e.g. write a dataset card).
+        Must be idempotent: it runs again on every build."""
+
+    # -- helpers ---------------------------------------------------------------------------
+    def fail(self, item_id: str, reason: str, detail: Any = "") -> ItemFailure:
+        return ItemFailure(id=item_id, reason=reason, detail=str(detail)[:2000])
+
+    def count(self, metric: str, n: int = 1) -> None:
+        """Per-shard counters (cache hits, retries...) recorded in the shard's ledger entry."""
+        self.metrics[metric] += n
+
+
+class SourceStage(Stage):
+    """The first stage: reads records from outside; the engine cuts them into fixed shards."""
+
+    def read(self) -> Iterator[dict]:
+        """Yield raw records, each a dict with a string `id`, in a deterministic order."""
+        raise NotImplementedError
+
+    def source_identity(self) -> dict[str, Any]:
+        """What identifies the outside data (file hash, dataset revision) for fingerprints."""
+        return {}

@@ -1,0 +1,150 @@
+"""One shard task: a pure function of (stage settings, input shards). Any executor runs it."""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.errors import InfrastructureError, ItemFailure, StageContractError, is_infrastructure
+from pipeline.fingerprint import digest
+from pipeline.registry import stage_class
+from pipeline.shards import Layout, atomic_write_json, read_table, to_table, write_table
+from pipeline.stage import Stage, StageSettings
+
+log = logging.getLogger(__name__)
+
+ERROR_SCHEMA = pa.schema(
+    [("stage", pa.string()), ("shard", pa.int32()), ("id", pa.string()),
+     ("reason", pa.string()), ("detail", pa.string())]
+)
+
+
+@dataclass
+class ShardTask:
+    stage: str
+    kind: str
+    settings: StageSettings
+    context: dict[str, Any]
+    index: int
+    fingerprint: str
+    input_fingerprints: list[str]
+    records: list[dict] | None = None  # the raw chunk, for a source stage
+    inputs: dict[str, str] = field(default_factory=dict)  # upstream stage -> shard path
+
+
+# One stage instance per (stage, settings) per worker process: models load once.
+_LOADED: dict[str, Stage] = {}
+
+
+def load_stage(name: str, kind: str, settings: StageSettings, context: dict) -> Stage:
+    key = digest([name, kind, settings, context])
+    if key not in _LOADED:
+        stage = stage_class(kind)(name, settings, context)
+        try:
+            stage.setup()
+        except Exception as exc:
+            raise InfrastructureError(
+                f"stage {name!r} ({kind}) could not load its engine: {type(exc).__name__}: {exc}"
+            ) from exc
+        _LOADED[key] = stage
+    return _LOADED[key]
+
+
+def join_inputs(inputs: dict[str, str], columns: dict[str, list[str]]) -> list[dict]:
+    """Rows of the first input, in order, with the declared columns of every input joined on id.
+
+    A row missing from a later input was dropped there (and is in that stage's ledger).
+    """
+    names = list(inputs)
+    first = read_table(Path(inputs[names[0]]), ["id", *columns[names[0]]]).to_pylist()
+    for name in names[1:]:
+        other = {r["id"]: r for r in read_table(Path(inputs[name]), ["id", *columns[name]]).to_pylist()}
+        joined = []
+        for row in first:
+            match = other.get(row["id"])
+            if match is not None:
+                joined.append({**row, **match})
+        first = joined
+    return first
+
+
+def process_isolating_failures(stage: Stage, rows: list[dict]) -> list[dict | ItemFailure]:
+    """Run the batch; if it raises (not infrastructure), retry one by one to find the bad item."""
+    try:
+        return stage.process(rows)
+    except Exception as exc:
+        if is_infrastructure(exc):
+            raise
+        if len(rows) == 1:
+            log.debug("item %s raised:\n%s", rows[0].get("id"), traceback.format_exc())
+            return [stage.fail(rows[0]["id"], "exception", f"{type(exc).__name__}: {exc}")]
+        log.warning("stage %s: batch raised %s; retrying item by item", stage.name, exc)
+        return [r for row in rows for r in process_isolating_failures(stage, [row])]
+
+
+def check_one_result_per_row(stage: str, rows: list[dict], results: list) -> None:
+    wanted = [r["id"] for r in rows]
+    got = [r.id if isinstance(r, ItemFailure) else r.get("id") for r in results]
+    if got != wanted:
+        missing = set(wanted) - set(got)
+        raise StageContractError(
+            f"stage {stage!r} must return one row or one failure per input row, in order; "
+            f"{len(wanted)} in, {len(got)} out, missing {sorted(missing)[:5]}"
+        )
+
+
+def run_shard(task: ShardTask) -> dict:
+    """Compute one shard and write it, its errors and (last, as completion marker) its record."""
+    started = time.time()
+    layout = Layout(task.context["data_root"])
+    stage = load_stage(task.stage, task.kind, task.settings, task.context)
+    stage.metrics.clear()
+    if task.records is not None:
+        rows = task.records
+    else:
+        rows = join_inputs(task.inputs, stage.input_columns())
+    results = process_isolating_failures(stage, rows) if rows else []
+    check_one_result_per_row(task.stage, rows, results)
+
+    outputs = [r for r in results if not isinstance(r, ItemFailure)]
+    failures = [r for r in results if isinstance(r, ItemFailure)]
+    shard_path = layout.shard(task.stage, task.index)
+    sha256, size = write_table(shard_path, to_table(outputs, stage.output_schema(), task.stage))
+    errors = [
+        {"stage": task.stage, "shard": task.index, "id": f.id, "reason": f.reason, "detail": f.detail}
+        for f in failures
+    ]
+    write_table(layout.errors(task.stage, task.index), pa.Table.from_pylist(errors, schema=ERROR_SCHEMA))
+    record = {
+        "stage": task.stage,
+        "kind": task.kind,
+        "stage_version": stage.version,
+        "shard": task.index,
+        "path": str(shard_path.relative_to(layout.root)),
+        "rows_in": len(rows),
+        "rows": len(outputs),
+        "errors": len(failures),
+        "error_reasons": dict(sorted(_count(f.reason for f in failures).items())),
+        "sha256": sha256,
+        "bytes": size,
+        "fingerprint": task.fingerprint,
+        "input_fingerprints": task.input_fingerprints,
+        "metrics": dict(stage.metrics),
+        "engine_versions": stage.engine_versions(),
+        "started": started,
+        "elapsed_s": round(time.time() - started, 4),
+    }
+    atomic_write_json(layout.shard_record(task.stage, task.index), record)
+    return record
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out

@@ -1,0 +1,174 @@
+"""ingest: source records -> items with stable ids, the recipe's selection and pre-filters."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterator
+
+import pyarrow as pa
+
+from pipeline.stage import SourceStage, StageSettings
+from stages import ingest_filters as filters
+from stages.sources import SourcePart, SourceSettings, part_identity, raw_records
+from stages.text.validate import not_english
+
+
+@dataclass
+class IngestSettings(StageSettings):
+    source: SourceSettings = field(default_factory=SourceSettings)
+    alpaca_input: str = "merge"  # merge | drop_nonempty | instruction_only: rows with a non-empty `input`
+    max_input_words: int = 60  # merge: an `input` longer than this cannot be spoken; dropped
+    max_chars: int = 2000  # drop prompts longer than this (cannot be spoken in 30 s anyway)
+    drop_code: bool = True  # drop prompts with source code or asking for code
+    drop_tables: bool = True  # drop prompts with tables
+    max_url_share: float = 0.2  # drop prompts where URLs are more than this share of the words
+    drop_math: bool = True  # drop prompts with heavy math notation
+    max_equations: int = 2  # math: operators between terms tolerated before a drop
+    drop_non_english: bool = True  # drop prompts that are not English
+    dedupe_text: bool = True  # drop later items whose prompt equals an earlier one (case/space-insensitive)
+
+
+OUTPUT = pa.schema([
+    ("id", pa.string()), ("source", pa.string()), ("instruction", pa.string()), ("context", pa.string()),
+    ("prompt", pa.string()), ("reference_response", pa.string()),
+])
+
+
+class IngestStage(SourceStage):
+    Settings: ClassVar = IngestSettings
+    version = "1"
+
+    def output_schema(self) -> pa.Schema:
+        return OUTPUT
+
+    def source_identity(self) -> dict:
+        src = self.settings.source
+        return {"parts": [part_identity(p) for p in self.parts()], "limit": src.limit}
+
+    def parts(self) -> list[SourcePart]:
+        return list(self.settings.source.parts or [])
+
+    def read(self) -> Iterator[dict]:
+        """All parts in order, capped at source.limit, duplicates marked (not yet dropped:
+        the drop happens in process() so it lands in the ledger like every other drop)."""
+        records = itertools.chain.from_iterable(raw_records(p) for p in self.parts())
+        if self.settings.source.limit is not None:
+            records = itertools.islice(records, self.settings.source.limit)
+        seen_ids: set[str] = set()
+        seen_texts: dict[bytes, str] = {}
+        for record in records:
+            record["duplicate_of"] = None
+            if record["id"] in seen_ids:
+                record["duplicate_of"] = record["id"]
+            elif self.settings.dedupe_text and (key := text_key(record)) is not None:
+                record["duplicate_of"] = seen_texts.setdefault(key, record["id"])
+                if record["duplicate_of"] == record["id"]:
+                    record["duplicate_of"] = None
+            seen_ids.add(record["id"])
+            yield record
+
+    def process(self, rows: list[dict]) -> list:
+        return [self.ingest_one(r) for r in rows]
+
+    def ingest_one(self, row: dict):
+        item_id = row["id"]
+        if row.get("problem"):
+            return self.fail(item_id, "unreadable_record", row["problem"])
+        if row.get("duplicate_of") == item_id:
+            return self.fail(item_id, "duplicate_id", f"id {item_id} appeared earlier in the source")
+        if row.get("duplicate_of"):
+            return self.fail(item_id, "duplicate_text", f"same prompt as {row['duplicate_of']}")
+        record = json.loads(row["raw"])
+        if not isinstance(record, dict):
+            return self.fail(item_id, "bad_record", f"expected an object, got {type(record).__name__}")
+        fields = alpaca_fields(record) if row["source"] == "alpaca" else ultrachat_fields(record)
+        if isinstance(fields, str):
+            return self.fail(item_id, "bad_record", fields)
+        instruction, context, reference = fields
+        prompt = self.apply_input_policy(instruction, context)
+        if prompt is None:
+            return self.fail(item_id, "alpaca_input_dropped",
+                             f"policy {self.settings.alpaca_input}; input: {context[:200]}")
+        reason = self.speech_filter(prompt)
+        if reason:
+            return self.fail(item_id, reason[0], f"{reason[1]}: {prompt[:300]}")
+        return {"id": item_id, "source": row["source"], "instruction": instruction, "context": context,
+                "prompt": prompt, "reference_response": reference}
+
+    def apply_input_policy(self, instruction: str, context: str) -> str | None:
+        if not context:
+            return instruction
+        policy = self.settings.alpaca_input
+        if policy == "instruction_only":
+            return instruction
+        if policy == "drop_nonempty" or len(context.split()) > self.settings.max_input_words:
+            return None
+        if filters.code_reason(context) or filters.table_reason(context):
+            return None
+        return f"{instruction}\n{context}"
+
+    def speech_filter(self, prompt: str) -> tuple[str, str] | None:
+        s = self.settings
+        checks = [
+            ("too_long", filters.length_reason(prompt, s.max_chars)),
+            ("code", s.drop_code and (filters.code_reason(prompt) or filters.code_request_reason(prompt))),
+            ("table", s.drop_tables and filters.table_reason(prompt)),
+            ("urls", filters.url_reason(prompt, s.max_url_share)),
+            ("math", s.drop_math and filters.math_reason(prompt, s.max_equations)),
+        ]
+        for name, reason in checks:
+            if reason:
+                return name, reason
+        if s.drop_non_english:
+            problem = not_english(prompt)
+            if problem:
+                return "not_english", problem.reason
+        return None
+
+
+def text_key(record: dict) -> bytes | None:
+    """A short digest of the words that make the prompt, for duplicate detection."""
+    if record["raw"] is None:
+        return None
+    data = json.loads(record["raw"])
+    if not isinstance(data, dict):
+        return None
+    if record["source"] == "alpaca":
+        parts = [data.get("instruction"), data.get("input")]
+    else:
+        turns = data.get("data")
+        parts = [turns[0]] if isinstance(turns, list) and turns else []
+    words = " ".join(str(p) for p in parts if isinstance(p, str)).lower().split()
+    return hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest() if words else None
+
+
+def _text(value, name: str, allow_empty: bool = False) -> str:
+    if value is None and allow_empty:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"field {name!r} is {type(value).__name__}, expected text")
+    if not allow_empty and not value.strip():
+        raise ValueError(f"field {name!r} is empty")
+    return value.strip()
+
+
+def alpaca_fields(record: dict) -> tuple[str, str, str] | str:
+    try:
+        return (_text(record.get("instruction"), "instruction"), _text(record.get("input"), "input", True),
+                _text(record.get("output"), "output", True))
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+
+
+def ultrachat_fields(record: dict) -> tuple[str, str, str] | str:
+    turns = record.get("data")
+    if not isinstance(turns, list) or not turns:
+        return "field 'data' is missing or not a list of turns"
+    try:
+        user = _text(turns[0], "data[0]")
+        reply = _text(turns[1], "data[1]", True) if len(turns) > 1 else ""
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return user, "", reply
