@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline {build,status,errors} [hydra overrides]`."""
+"""Command line: `python -m pipeline {build,status,errors,schemas} [hydra overrides]`."""
 from __future__ import annotations
 
 import argparse
@@ -73,7 +73,7 @@ def cmd_errors(run, stage: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     parser = argparse.ArgumentParser(prog="python -m pipeline")
-    parser.add_argument("command", choices=["build", "status", "errors"])
+    parser.add_argument("command", choices=["build", "status", "errors", "schemas"])
     parser.add_argument("--stage", help="errors: only this stage")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data_root=/tmp/x source.limit=20")
     args = parser.parse_args(argv)
@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_build(run)
     if args.command == "status":
         print_status(run)
+        return 0
+    if args.command == "schemas":
+        from pipeline.schemas import write_schemas
+
+        for path in write_schemas(run):
+            print(path)
         return 0
     return cmd_errors(run, args.stage)
 

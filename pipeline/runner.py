@@ -38,17 +38,16 @@ class Runner:
 
     # -- planning ---------------------------------------------------------------------------
     def order(self) -> list[StageNode]:
-        """Config order, checked to be topological (a stage after all its inputs)."""
-        seen: set[str] = set()
-        for node in self.run.stages:
+        """The selected stages in config order, checked to come after the stages they read."""
+        selected = [n for n in self.run.stages if self.run.only is None or n.name in self.run.only]
+        position = {n.name: i for i, n in enumerate(self.run.stages)}
+        for node in selected:
             for upstream in self.describe(node).input_columns():
-                if upstream not in self.by_name:
+                if upstream not in position:
                     raise ConfigError(f"stage {node.name!r} reads {upstream!r}, which is not configured")
-                if upstream not in seen:
+                if position[upstream] > position[node.name]:
                     raise ConfigError(f"stage {node.name!r} is listed before its input {upstream!r}")
-            seen.add(node.name)
-        selected = self.run.only
-        return [n for n in self.run.stages if selected is None or n.name in selected]
+        return selected
 
     def describe(self, node: StageNode) -> Stage:
         """A stage instance without setup(): enough to ask for inputs and schema."""

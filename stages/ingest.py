@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from pipeline.stage import SourceStage, StageSettings
 from stages import ingest_filters as filters
+from stages.selection import write_selection
 from stages.sources import SourcePart, SourceSettings, part_identity, raw_records
 from stages.text.validate import not_english
 
@@ -68,6 +69,9 @@ class IngestStage(SourceStage):
                     record["duplicate_of"] = None
             seen_ids.add(record["id"])
             yield record
+
+    def finalize(self, shard_paths: list[str]) -> None:
+        write_selection(self.context["data_root"], self.settings.source.name, shard_paths)
 
     def process(self, rows: list[dict]) -> list:
         return [self.ingest_one(r) for r in rows]

@@ -1,0 +1,1 @@
+"""`make bench`: each module's main() prints its figures and ratios measured side by side."""

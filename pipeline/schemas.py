@@ -1,0 +1,28 @@
+"""Each configured stage's shard schema, as checked-in JSON under manifests/schemas/."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.config import RunConfig
+from pipeline.registry import stage_class
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "manifests" / "schemas"
+
+
+def stage_schemas(run: RunConfig) -> dict[str, list[dict]]:
+    out = {}
+    for node in run.stages:
+        schema = stage_class(node.kind)(node.name, node.settings, run.context).output_schema()
+        out[node.name] = [{"name": f.name, "type": str(f.type)} for f in schema]
+    return out
+
+
+def write_schemas(run: RunConfig, directory: Path = SCHEMA_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fields in stage_schemas(run).items():
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps({"stage": name, "fields": fields}, indent=1) + "\n")
+        paths.append(path)
+    return paths
