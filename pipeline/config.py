@@ -19,7 +19,9 @@ class ExecutorSettings:
     address: Optional[str] = None  # ray: cluster address; None starts a local instance
     num_cpus: Optional[int] = None  # ray: CPUs of a local instance
     max_retries: int = 2  # ray: how often a failed shard task is retried elsewhere
-    stage_resources: dict[str, Any] = field(default_factory=dict)  # ray: per-stage {num_cpus, num_gpus}
+    stage_resources: dict[str, Any] = field(default_factory=dict)  # ray: per-stage {num_cpus, num_gpus, workers}
+    runtime_env: dict[str, Any] = field(default_factory=dict)  # ray: job runtime_env (working_dir, env_vars; no secrets)
+    dashboard: bool = False  # ray: start the dashboard with a local instance (slower start)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class RunConfig:
     stages: list[StageNode]  # in config order
     only: list[str] | None
     resolved: dict  # the whole config, for the dataset record
+    shards: tuple[int, int] | None = None  # [start, end): run only these shard indices (a job array's slice)
 
     @property
     def context(self) -> dict[str, Any]:
@@ -76,6 +79,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     plain.pop("hydra", None)
     stages_node = dict(plain.get("stages") or {})
     only = stages_node.pop("only", None)
+    shards = _shard_range(stages_node.pop("shards", None))
     root = _merge(RootSettings, {**plain, "stages": {}}, "config")
     if root.shard_size < 1:
         raise ConfigError(f"shard_size must be >= 1, got {root.shard_size}")
@@ -93,5 +97,15 @@ def validate(cfg: DictConfig) -> RunConfig:
         unknown = sorted(set(only) - set(names))
         if unknown:
             raise ConfigError(f"stages.only names unknown stages {unknown}; known: {names}")
-    plain["stages"] = {**stages_node, "only": only}
-    return RunConfig(root=root, stages=nodes, only=only, resolved=plain)
+    plain["stages"] = {**stages_node, "only": only, "shards": list(shards) if shards else None}
+    return RunConfig(root=root, stages=nodes, only=only, resolved=plain, shards=shards)
+
+
+def _shard_range(value) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or not 0 <= value[0] < value[1]):
+        raise ConfigError(f"stages.shards must be [start, end] with 0 <= start < end, got {value!r}")
+    return value[0], value[1]

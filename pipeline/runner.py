@@ -60,6 +60,10 @@ class Runner:
         shard = self.layout.shard(stage, index)
         return shard.exists() and shard.stat().st_size == record["bytes"]
 
+    def in_shard_range(self, index: int) -> bool:
+        """stages.shards=[start, end] runs only those shards (one slice of a Slurm job array)."""
+        return self.run.shards is None or self.run.shards[0] <= index < self.run.shards[1]
+
     def source_tasks(self, node: StageNode, stage: SourceStage, counter: list[int]) -> Iterator[ShardTask]:
         identity = digest(stage.source_identity())
         records = stage.read()
@@ -68,6 +72,8 @@ class Runner:
             if not chunk:
                 break
             counter[0] = index + 1
+            if not self.in_shard_range(index):
+                continue
             inputs = [identity, digest(chunk)]
             fp = shard_fingerprint(node.kind, stage.version, node.settings, inputs)
             if self.is_done(node.name, index, fp):
@@ -89,7 +95,7 @@ class Runner:
         }
         prepared = stage.prepare(input_shards)
         context = {**self.context, "prepared": prepared}
-        for index in range(num_shards):
+        for index in filter(self.in_shard_range, range(num_shards)):
             inputs, fps = {}, []
             for upstream in stage.input_columns():
                 record = load_record(self.layout.shard_record(upstream, index))
@@ -114,7 +120,7 @@ class Runner:
         else:
             counter[0] = self.upstream_shard_count(node, stage)
             tasks = self.downstream_tasks(node, stage, counter[0])
-            total = counter[0]
+            total = sum(map(self.in_shard_range, range(counter[0])))
         progress = StageProgress(node.name, total, enabled=self.run.root.progress)
         skipped = 0
 
@@ -136,13 +142,18 @@ class Runner:
             progress.close()
         num_shards = counter[0]
         self.remove_shards_beyond(node.name, num_shards)
-        stage.finalize([str(self.layout.shard(node.name, i)) for i in range(num_shards)])
+        if self.run.shards is None:
+            stage.finalize([str(self.layout.shard(node.name, i)) for i in range(num_shards)])
+        else:  # other slices may still be running; a later full run (all shards done) finalizes
+            log.info("stage %s: ran shards %s only; finalize() waits for a run over all shards",
+                     node.name, list(self.run.shards))
         summary = {
             "stage": node.name,
             "kind": node.kind,
             "num_shards": num_shards,
             "shards_run": ran,
             "shards_skipped": skipped,
+            "shard_range": list(self.run.shards) if self.run.shards else None,
             "elapsed_s": round(time.time() - started, 3),
             "finished": time.time(),
         }
@@ -161,7 +172,9 @@ class Runner:
                     path.unlink()
 
     def build(self) -> list[dict]:
-        removed = remove_stale_temp_files(self.layout.root) if self.layout.root.exists() else 0
+        # A slice run must not delete temp files that concurrent slices are writing.
+        cleanup = self.layout.root.exists() and self.run.shards is None
+        removed = remove_stale_temp_files(self.layout.root) if cleanup else 0
         if removed:
             log.info("removed %d temporary files left by an interrupted run", removed)
         summaries = []
