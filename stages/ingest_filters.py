@@ -18,8 +18,8 @@ _EQUATION = re.compile(r"[\d\w)]\s*[=<>^*/]\s*[\d\w(]")
 def code_reason(text: str) -> str | None:
     if _CODE_FENCE.search(text):
         return "contains a fenced code block"
-    lines = [l for l in text.splitlines() if l.strip()]
-    code_lines = sum(1 for l in lines if _CODE_LINE.search(l))
+    lines = [line for line in text.splitlines() if line.strip()]
+    code_lines = sum(1 for line in lines if _CODE_LINE.search(line))
     if code_lines >= 2 or (lines and code_lines / len(lines) > 0.5 and len(lines) > 1):
         return f"{code_lines} of {len(lines)} lines look like source code"
     return None

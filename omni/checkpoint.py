@@ -1,0 +1,126 @@
+"""Checkpoints: `${run}/checkpoints/stage{S}-step{N:07d}/`.
+
+  model.safetensors   every weight of the model (tied weights stored once, aliases in metadata)
+  trainer.pt          stage, step, done flag, optimizer and scheduler state, RNG states
+                      (only tensors and plain Python values: loads with weights_only=True)
+  meta.json           stage, step, done (cheap to read without loading the optimizer state)
+
+A checkpoint folder is written under a temporary name and renamed when complete, so the latest
+complete checkpoint is always loadable.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_NAME = re.compile(r"^stage(\d)-step(\d{7})$")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    stage: int
+    step: int
+
+    @property
+    def state(self) -> dict:
+        return torch.load(self.path / "trainer.pt", map_location="cpu", weights_only=True)
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.path / "meta.json").read_text())
+
+
+def checkpoints(run_dir: Path) -> list[Checkpoint]:
+    """Complete checkpoints of a run, oldest first (ordered by stage, then step)."""
+    root = Path(run_dir) / "checkpoints"
+    found = []
+    for p in root.glob("stage*-step*") if root.exists() else []:
+        m = _NAME.match(p.name)
+        if m and all((p / f).exists() for f in ("trainer.pt", "model.safetensors", "meta.json")):
+            found.append(Checkpoint(p, int(m.group(1)), int(m.group(2))))
+    return sorted(found, key=lambda c: (c.stage, c.step))
+
+
+def latest(run_dir: Path) -> Checkpoint | None:
+    found = checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def save_weights(state_dict: dict, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors, aliases, seen = {}, {}, {}
+    for k, v in state_dict.items():
+        key = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape), v.dtype)
+        if v.numel() and key in seen:
+            aliases[k] = seen[key]
+            continue
+        seen[key] = k
+        tensors[k] = v.detach().to("cpu").contiguous()
+    save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases)})
+
+
+def load_weights(path: Path) -> dict:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as f:
+        aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+    for k, src in aliases.items():
+        tensors[k] = tensors[src]
+    return tensors
+
+
+def rng_state() -> dict:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(run_dir: Path, stage: int, step: int, model_state: dict, trainer_state: dict,
+         keep_last: int = 2) -> Path:
+    """Write one checkpoint atomically; prune older intermediate ones of the same stage."""
+    root = Path(run_dir) / "checkpoints"
+    final = root / f"stage{stage}-step{step:07d}"
+    tmp = root / f".tmp-{final.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_weights(model_state, tmp / "model.safetensors")
+    torch.save(trainer_state, tmp / "trainer.pt")
+    meta = {"stage": stage, "step": step, "done": bool(trainer_state.get("done"))}
+    (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    _prune(run_dir, stage, keep_last)
+    return final
+
+
+def _prune(run_dir: Path, stage: int, keep_last: int) -> None:
+    """Keep the newest `keep_last` checkpoints of a stage and every stage's final one."""
+    mine = [c for c in checkpoints(run_dir) if c.stage == stage]
+    for c in mine[:-max(1, keep_last)]:
+        if not c.meta.get("done"):
+            shutil.rmtree(c.path, ignore_errors=True)

@@ -1,0 +1,257 @@
+"""Streaming the pipeline's training shards into micro-batches.
+
+Shards: `${data_root}/train/*.parquet`, read with pyarrow `iter_batches` (never a whole file in
+memory). Columns used: id, instruction_audio (HF Audio struct with FLAC bytes), instruction_duration,
+response, response_units (stage 2).
+
+Order of one epoch is a pure function of (seed, epoch): files shuffled, then a fixed-size shuffle
+buffer. Items are numbered in that order after filtering; item i goes to rank i % world, and a
+resumed run skips the first `step * batch_size` items of the epoch, so it sees exactly the items an
+uninterrupted run would.
+
+Held-out split: an item is in the eval split when a hash of its id falls below `eval_fraction`.
+
+Skipped items (counted, reported at start by `census`): empty response, instruction audio over
+30 s, response longer than `max_response_tokens`, and in stage 2 missing/empty or out-of-range
+units. Audio that fails to decode (or is long without a duration column) is dropped from its
+micro-batch at load time and counted in the batch's `dropped` field.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import audio as audio_io
+from .model import IGNORE
+from .prompt import PromptBuilder
+
+COLUMNS = ("id", "instruction_audio", "instruction_duration", "response", "response_units")
+META_COLUMNS = ("id", "instruction_duration", "response", "response_units")
+N_UNITS = 1000
+
+
+def shard_files(data_root: str, pattern: str = "train/*.parquet") -> list[str]:
+    files = sorted(glob.glob(os.path.join(str(data_root), pattern)))
+    if not files:
+        raise FileNotFoundError(f"no training shards match {os.path.join(str(data_root), pattern)}")
+    return files
+
+
+def in_eval_split(item_id: str, fraction: float) -> bool:
+    """Stable held-out membership from the id alone."""
+    h = int.from_bytes(hashlib.sha1(str(item_id).encode("utf-8")).digest()[:8], "big")
+    return h / 2.0**64 < fraction
+
+
+def skip_reason(row: dict, stage: int, n_tokens: int, max_seconds: float, max_tokens: int) -> str | None:
+    """Why an item cannot be used in `stage`, from its metadata; None when it can."""
+    if not (row.get("response") or "").strip():
+        return "empty_response"
+    duration = row.get("instruction_duration")
+    if duration is not None and duration > max_seconds:
+        return "audio_too_long"
+    if n_tokens > max_tokens:
+        return "response_too_long"
+    if stage == 2:
+        units = row.get("response_units")
+        if not units:
+            return "no_units"
+        if min(units) < 0 or max(units) >= N_UNITS:
+            return "bad_units"
+    return None
+
+
+def _columns(path: str, wanted) -> list[str]:
+    import pyarrow.parquet as pq
+
+    names = set(pq.ParquetFile(path).schema_arrow.names)
+    return [c for c in wanted if c in names]
+
+
+@dataclass
+class Census:
+    """Usable and skipped item counts of one stage."""
+
+    stage: int
+    train: int = 0
+    eval: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    def message(self) -> str:
+        why = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"
+        return (f"stage {self.stage}: {self.train} training items, {self.eval} held out; "
+                f"skipped {sum(self.skipped.values())} ({why})")
+
+
+def census(files, builder: PromptBuilder, dcfg, stages=(1, 2)) -> dict[int, Census]:
+    """One pass over the metadata columns (no audio): counts per stage and split."""
+    import pyarrow.parquet as pq
+
+    out = {s: Census(s) for s in stages}
+    for path in files:
+        cols = _columns(path, META_COLUMNS)
+        for rb in pq.ParquetFile(path).iter_batches(batch_size=4096, columns=cols):
+            rows = rb.to_pylist()
+            counts = builder.count_response_tokens([(r.get("response") or "") for r in rows])
+            for row, n in zip(rows, counts):
+                held = in_eval_split(row["id"], dcfg.eval_fraction)
+                for s in stages:
+                    why = skip_reason(row, s, n, dcfg.max_audio_seconds, dcfg.max_response_tokens)
+                    if why:
+                        out[s].skipped[why] += 1
+                    elif held:
+                        out[s].eval += 1
+                    else:
+                        out[s].train += 1
+    return out
+
+
+def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, columns=COLUMNS):
+    """All rows of the shards in the fixed order of (seed, epoch)."""
+    import pyarrow.parquet as pq
+
+    rng = random.Random(f"omni:{seed}:{epoch}")
+    order = list(files)
+    if shuffle_buffer > 1:
+        rng.shuffle(order)
+    buf: list = []
+    for path in order:
+        cols = _columns(path, columns)
+        for rb in pq.ParquetFile(path).iter_batches(batch_size=read_rows, columns=cols):
+            for row in rb.to_pylist():
+                if shuffle_buffer <= 1:
+                    yield row
+                    continue
+                buf.append(row)
+                if len(buf) >= shuffle_buffer:
+                    i = rng.randrange(len(buf))
+                    buf[i], buf[-1] = buf[-1], buf[i]
+                    yield buf.pop()
+    rng.shuffle(buf)
+    yield from buf
+
+
+def usable_items(files, stage, split, builder, dcfg, seed, epoch, shuffle=True):
+    """(row, response_ids) of the items of `split` usable in `stage`, in epoch order."""
+    buffer = int(dcfg.shuffle_buffer) if shuffle else 1
+    want_eval = split == "eval"
+    for row in raw_rows(files, seed, epoch, buffer, int(dcfg.read_rows)):
+        if in_eval_split(row["id"], dcfg.eval_fraction) != want_eval:
+            continue
+        ids = builder.response_ids(row.get("response") or "")
+        if skip_reason(row, stage, len(ids), dcfg.max_audio_seconds, dcfg.max_response_tokens) is None:
+            yield row, ids
+
+
+class Dropped(Exception):
+    """An item that turned out unusable only when its audio was decoded."""
+
+
+def _instruction_audio(row) -> np.ndarray:
+    cell = row.get("instruction_audio") or {}
+    data = cell.get("bytes") if isinstance(cell, dict) else cell
+    try:
+        if data:
+            return audio_io.decode_bytes(data)
+        path = cell.get("path") if isinstance(cell, dict) else None
+        if path and Path(path).exists():
+            return audio_io.read_file(path)
+    except Exception as err:  # corrupt bytes: drop the item, never the run
+        raise Dropped("bad_audio") from err
+    raise Dropped("no_audio")
+
+
+def make_item(row, response_ids, builder: PromptBuilder, stage: int, dcfg, n_mels: int) -> dict:
+    samples = _instruction_audio(row)
+    if len(samples) > dcfg.max_audio_seconds * audio_io.SAMPLE_RATE + 160:
+        raise Dropped("audio_too_long")
+    ex = builder.example(list(response_ids))
+    item = {"id": row["id"], "features": audio_io.log_mel(samples, n_mels), "example": ex}
+    if stage == 2:
+        item["units"] = [int(u) for u in row["response_units"]]
+    return item
+
+
+def collate(items: list[dict], pad_id: int) -> dict:
+    """Right-padded tensors: ids with pad, labels and units with -100, masks with 0/False."""
+    n, width = len(items), max(len(it["example"].input_ids) for it in items)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    labels = torch.full((n, width), IGNORE, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
+    response = torch.zeros((n, width), dtype=torch.bool)
+    for b, it in enumerate(items):
+        ex = it["example"]
+        k = len(ex.input_ids)
+        input_ids[b, :k] = torch.tensor(ex.input_ids)
+        labels[b, :k] = torch.tensor(ex.labels)
+        attention[b, :k] = 1
+        response[b, ex.response_start:ex.response_start + ex.response_len] = True
+    batch = {"ids": [it["id"] for it in items], "input_ids": input_ids, "labels": labels,
+             "attention_mask": attention, "response_mask": response,
+             "features": torch.from_numpy(np.stack([it["features"] for it in items]))}
+    if all("units" in it for it in items):
+        u = max(len(it["units"]) for it in items)
+        units = torch.full((n, u), IGNORE, dtype=torch.long)
+        for b, it in enumerate(items):
+            units[b, :len(it["units"])] = torch.tensor(it["units"], dtype=torch.long)
+        batch["units"] = units
+    return batch
+
+
+class MicroBatches(torch.utils.data.IterableDataset):
+    """Micro-batches of one rank for one epoch, starting after `skip_items` items.
+
+    Item i (counted over all ranks, from the start of the epoch) belongs to rank i % world.
+    Micro-batch j of this rank is built by DataLoader worker j % num_workers, which keeps the
+    order identical for any number of workers. Incomplete trailing micro-batches are dropped in
+    training and kept in evaluation.
+    """
+
+    def __init__(self, files, builder: PromptBuilder, dcfg, *, stage: int, split: str = "train",
+                 micro_batch_size: int, seed: int, epoch: int = 0, rank: int = 0, world: int = 1,
+                 skip_items: int = 0, max_items: int | None = None, n_mels: int = 128):
+        super().__init__()
+        self.files, self.builder, self.dcfg = list(files), builder, dcfg
+        self.stage, self.split, self.micro = stage, split, micro_batch_size
+        self.seed, self.epoch, self.rank, self.world = seed, epoch, rank, world
+        self.skip, self.max_items, self.n_mels = skip_items, max_items, n_mels
+
+    def _build(self, group) -> dict | None:
+        items, dropped = [], Counter()
+        for row, ids in group:
+            try:
+                items.append(make_item(row, ids, self.builder, self.stage, self.dcfg, self.n_mels))
+            except Dropped as why:
+                dropped[str(why)] += 1
+        batch = collate(items, self.builder.pad_id) if items else {"ids": []}
+        batch["dropped"] = dict(dropped)
+        return batch
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        train = self.split == "train"
+        items = usable_items(self.files, self.stage, self.split, self.builder, self.dcfg,
+                             self.seed, self.epoch, shuffle=train)
+        items = islice(items, self.skip, None if self.max_items is None else self.skip + self.max_items)
+        group, j = [], 0
+        for i, item in enumerate(items, start=self.skip):
+            if i % self.world != self.rank:
+                continue
+            group.append(item)
+            if len(group) == self.micro:
+                if j % nw == wid:
+                    yield self._build(group)
+                group, j = [], j + 1
+        if group and not train and j % nw == wid:
+            yield self._build(group)

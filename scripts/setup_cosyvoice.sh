@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Optional environment for the CosyVoice engine on a CPU-only machine: .venv-cosyvoice.
+#
+# Why a separate venv: the `cosyvoice-minicpmo` package (the upstream CosyVoice source) declares
+# onnxruntime-gpu, modelscope, openai-whisper and torchaudio, and leaves out what its vendored
+# Matcha-TTS code imports (conformer, diffusers, lightning, scipy...). Installing that into .venv
+# would swap onnxruntime for the GPU build and bring a CUDA torchaudio that cannot import here.
+# So: the CPU torch, the package without its dependency list, the CPU onnxruntime, and the rest.
+#
+# torchaudio: every registry build is linked against CUDA torch and fails to import with the CPU
+# torch. CosyVoice imports it at module level but calls it only for zero-shot prompts (resampling
+# a prompt, kaldi fbank for the speaker embedding), never in SFT mode. On CPU we therefore
+# write a small stand-in `torchaudio` into the venv whose functions raise NotImplementedError.
+# GPU machines should install the real torchaudio matching their torch instead.
+#
+# Usage: scripts/setup_cosyvoice.sh [VENV_DIR]   (default: .venv-cosyvoice beside this repo)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="${1:-$ROOT/.venv-cosyvoice}"
+PYTHON="${PYTHON:-python3.11}"
+
+"$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/pip" install -q -c "$ROOT/constraints.txt")
+"${PIP[@]}" torch==2.13.0
+"${PIP[@]}" --no-deps cosyvoice-minicpmo==0.1.0
+# What the CosyVoice + Matcha code imports on the SFT path, with the CPU onnxruntime.
+"${PIP[@]}" onnxruntime hyperpyyaml modelscope openai-whisper tiktoken inflect omegaconf einops \
+  transformers scipy conformer diffusers lightning matplotlib gdown wget hydra-core rich librosa
+# What this project's stage code needs to run the speak stage in this venv.
+"${PIP[@]}" pyarrow soundfile soxr pyloudnorm pytest
+# onnx: to write the random-weight campplus / speech tokenizer files of the test model.
+"${PIP[@]}" onnx
+
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+mkdir -p "$SITE/torchaudio/compliance"
+cat > "$SITE/torchaudio/_stand_in.py" <<'PY'
+"""Stand-in for torchaudio on CPU-only test machines (see scripts/setup_cosyvoice.sh).
+CosyVoice imports torchaudio at module level but uses it only for zero-shot voice prompts."""
+
+
+def unavailable(*args, **kwargs):
+    raise NotImplementedError("torchaudio is a stand-in here: zero-shot prompts need the real torchaudio")
+
+
+class Unavailable:
+    def __init__(self, *args, **kwargs):
+        unavailable()
+PY
+cat > "$SITE/torchaudio/__init__.py" <<'PY'
+from torchaudio import compliance, transforms  # noqa: F401
+from torchaudio._stand_in import unavailable as load, unavailable as save, unavailable as info  # noqa: F401
+
+__version__ = "0.0.0+cpu-stand-in"
+PY
+cat > "$SITE/torchaudio/compliance/__init__.py" <<'PY'
+from torchaudio.compliance import kaldi  # noqa: F401
+PY
+cat > "$SITE/torchaudio/compliance/kaldi.py" <<'PY'
+from torchaudio._stand_in import unavailable as fbank  # noqa: F401
+PY
+cat > "$SITE/torchaudio/transforms.py" <<'PY'
+from torchaudio._stand_in import Unavailable as MelSpectrogram, Unavailable as Resample, Unavailable as Spectrogram  # noqa: F401
+PY
+"$VENV/bin/python" -c "from cosyvoice.cli.cosyvoice import CosyVoice; print('cosyvoice imports')"

@@ -1,0 +1,1 @@
+"""Shared machinery of the LLM stages: requests, the on-disk request cache, JSON extraction."""

@@ -1,0 +1,65 @@
+"""Generations kept on disk, one small JSON file per request, keyed by everything that can
+change the model's output: model, messages, sampling parameters, schema and seed.
+
+A crash mid-shard loses nothing that finished (each generation is written the moment it is
+done); a change to the parser, normalizer or validator reuses every generation; a change to
+the prompt or model misses. One file per key, written to a temporary name and renamed, keeps
+concurrent workers (and shared cluster file systems) safe without a database.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Optional
+
+from stages.llm.requests import ChatRequest, Generation
+
+CACHE_FORMAT = 1  # bump when the key recipe or the entry layout changes
+
+
+def request_key(model: dict, request: ChatRequest) -> str:
+    blob = json.dumps(
+        {
+            "format": CACHE_FORMAT,
+            "model": model,
+            "messages": request.messages,
+            "sampling": dataclasses.asdict(request.sampling),
+            "schema": request.json_schema,
+            "seed": request.seed,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class RequestCache:
+    def __init__(self, directory: str | os.PathLike):
+        self.root = Path(directory)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> Optional[Generation]:
+        try:
+            entry = json.loads(self._path(key).read_text())
+        except (FileNotFoundError, ValueError):  # absent, or torn by a crash: a miss
+            return None
+        fields = {f.name for f in dataclasses.fields(Generation)}
+        return Generation(**{k: v for k, v in entry.items() if k in fields}, cache_hit=True)
+
+    def put(self, key: str, generation: Generation) -> None:
+        if generation.error is not None:
+            return  # refusals by the engine are about the request, not worth keeping
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entry = dataclasses.asdict(generation)
+        entry.pop("cache_hit")
+        # Hidden temp name matching the engine's stale-temp clean-up pattern.
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(json.dumps(entry, sort_keys=True))
+        os.replace(tmp, path)

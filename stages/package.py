@@ -1,0 +1,268 @@
+"""package: every stage's output joined into training rows, then (finalize) the training shards
+under ${data_root}/train/, an optional LLaMA-Omni export, and the dataset card.
+
+A row pairs the spoken instruction (what the model hears) with the text response and the
+response's units (what it learns to say), plus the lineage needed to trust it: which models
+wrote, spoke, checked and quantized it, the prompt hashes, and the fingerprint of the package
+shard (equal to its ledger record's, which digests every upstream setting and input).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import ConfigError
+from pipeline.fingerprint import digest, shard_fingerprint
+from pipeline.ledger import shard_records
+from pipeline.shards import Layout, atomic_write_bytes, atomic_write_json
+from pipeline.stage import Stage, StageSettings
+from stages import audio
+from stages.package_inputs import ShardColumns
+
+log = logging.getLogger(__name__)
+
+# Upstream stage names as conf/config.yaml composes them; the join takes the instruction side.
+INSTRUCTION_SIDE = {
+    "ingest": ["source", "instruction"],
+    "rewrite": ["instruction_spoken", "rewrite_meta"],
+    "respond": ["response", "respond_meta"],
+    "speak_instruction": ["audio", "speaker", "engine"],
+    "verify_instruction": ["wer"],
+    "speak_response": [],  # read by id (package_inputs): its columns collide with speak_instruction's
+    "verify_response": [],
+    "units": ["units", "unit_frames", "units_per_second"],
+}
+RESPONSE_SIDE = {"speak_response": ["audio", "speaker", "engine"], "verify_response": ["wer"]}
+FLAC_MAGIC = b"fLaC"
+
+
+@dataclass
+class ExportSettings:
+    format: str | None = None  # llama_omni: JSON list + 16 kHz wavs under ${data_root}/export/llama_omni/
+    user_prompt: str = "Please directly answer the questions in the user's speech."  # text after <speech>
+
+
+@dataclass
+class CardSettings:
+    pretty_name: str = "InstructS2S (rebuilt)"  # title of the dataset card
+    license: str = "cc-by-nc-4.0"  # Alpaca's license (the strictest source); check your sources' terms
+    plots: bool = True  # PNG histograms under ${data_root}/plots/, linked from the card
+
+
+@dataclass
+class HubSettings:
+    repo_id: str | None = None  # e.g. user/instructs2s-rebuilt; null: no upload
+    private: bool = True  # create the dataset repo as private
+    token_env: str = "HF_TOKEN"  # environment variable holding the hub token
+
+
+@dataclass
+class PackageSettings(StageSettings):
+    kind: str = "package"
+    sample_rate: int = 16000  # stored audio rate; other rates are resampled and re-encoded as FLAC
+    max_instruction_seconds: float | None = 30.0  # the model hears 30 s at most; longer: ledgered
+    max_response_seconds: float | None = None  # the recipe sets no bound; longer: ledgered
+    export: ExportSettings = field(default_factory=ExportSettings)
+    card: CardSettings = field(default_factory=CardSettings)
+    push_to_hub: HubSettings = field(default_factory=HubSettings)
+
+    # export, card and upload only shape finalize()'s outputs, never a shard's rows.
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "export", "card", "push_to_hub"})
+
+
+def training_features(rate: int = 16000):
+    """The training rows' Hugging Face features (their Arrow schema carries them as metadata)."""
+    from datasets import Audio, Features, List, Value
+
+    text, f32 = Value("string"), Value("float32")
+    return Features({
+        "id": text, "source": text, "instruction": text, "instruction_spoken": text, "response": text,
+        "instruction_audio": Audio(sampling_rate=rate), "response_audio": Audio(sampling_rate=rate),
+        "instruction_speaker": text, "response_speaker": text,
+        "instruction_duration": f32, "response_duration": f32,
+        "instruction_wer": f32, "response_wer": f32,
+        "response_units": List(Value("int16")), "response_unit_frames": Value("int32"),
+        "response_units_per_second": f32,
+        "rewrite_model": text, "rewrite_prompt_hash": text, "respond_model": text, "respond_prompt_hash": text,
+        "instruction_tts": text, "response_tts": text, "asr_model": text, "units_model": text,
+        "config_fingerprint": text,
+    })
+
+
+def model_name(meta_json: str | None) -> tuple[str, str]:
+    """(model[@revision], prompt hash) from an LLM stage's meta JSON."""
+    try:
+        meta = json.loads(meta_json or "{}")
+    except json.JSONDecodeError:
+        meta = {}
+    model = str(meta.get("model", ""))
+    if meta.get("revision"):
+        model += f"@{meta['revision']}"
+    return model, str(meta.get("prompt_hash", ""))
+
+
+def ledger_lineage(layout: Layout, stages: list[str]) -> dict[str, dict[str, str]]:
+    """stage -> engine_versions from its shard records (differing values joined with " | ")."""
+    lineage: dict[str, dict[str, str]] = {}
+    for stage in stages:
+        values: dict[str, set[str]] = {}
+        for record in shard_records(layout, stage):
+            for key, value in record.get("engine_versions", {}).items():
+                values.setdefault(key, set()).add(str(value))
+        lineage[stage] = {k: " | ".join(sorted(v)) for k, v in values.items()}
+    return lineage
+
+
+class PackageStage(Stage):
+    Settings: ClassVar = PackageSettings
+    version: ClassVar[str] = "1"
+
+    def input_columns(self) -> dict[str, list[str]]:
+        return dict(INSTRUCTION_SIDE)
+
+    def output_schema(self) -> pa.Schema:
+        return training_features(self.settings.sample_rate).arrow_schema
+
+    def setup(self) -> None:
+        layout = Layout(self.context["data_root"])
+        self.response_side = {name: ShardColumns(layout, name, cols) for name, cols in RESPONSE_SIDE.items()}
+        self.lineage = (self.context.get("prepared") or {}).get("lineage", {})
+
+    def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
+        """Engine versions per stage from the ledger: the same for every row of a run."""
+        layout = Layout(self.context["data_root"])
+        return {"lineage": ledger_lineage(layout, ["speak_instruction", "speak_response", "verify_instruction",
+                                                   "verify_response", "units"])}
+
+    # -- rows ---------------------------------------------------------------------------------
+    def process(self, rows: list[dict]) -> list:
+        shard = self.response_side["speak_response"].shard_of(rows[0]["id"])
+        ids = [r["id"] for r in rows]
+        side = {name: reader.read(shard, ids) if shard is not None else {}
+                for name, reader in self.response_side.items()}
+        fingerprint = self.shard_fingerprint(shard) if shard is not None else ""
+        return [self.package_one(row, side, fingerprint) for row in rows]
+
+    def package_one(self, row: dict, side: dict[str, dict], fingerprint: str):
+        s, item_id = self.settings, row["id"]
+        spoken, verified = side["speak_response"].get(item_id), side["verify_response"].get(item_id)
+        if spoken is None or verified is None:
+            return self.fail(item_id, "missing_upstream", "no speak_response/verify_response row for this id")
+        instruction = self.checked_audio(item_id, "instruction", row["audio"], s.max_instruction_seconds)
+        if not isinstance(instruction, tuple):
+            return instruction
+        response = self.checked_audio(item_id, "response", spoken["audio"], s.max_response_seconds)
+        if not isinstance(response, tuple):
+            return response
+        if not row["units"]:
+            return self.fail(item_id, "no_units")
+        rewrite_model, rewrite_hash = model_name(row["rewrite_meta"])
+        respond_model, respond_hash = model_name(row["respond_meta"])
+        self.count("instruction_ms", round(instruction[1] * 1000))
+        self.count("response_ms", round(response[1] * 1000))
+        return {
+            "id": item_id, "source": row["source"], "instruction": row["instruction"],
+            "instruction_spoken": row["instruction_spoken"], "response": row["response"],
+            "instruction_audio": instruction[0], "response_audio": response[0],
+            "instruction_speaker": row["speaker"], "response_speaker": spoken["speaker"],
+            "instruction_duration": instruction[1], "response_duration": response[1],
+            "instruction_wer": row["wer"], "response_wer": verified["wer"],
+            "response_units": row["units"], "response_unit_frames": row["unit_frames"],
+            "response_units_per_second": row["units_per_second"],
+            "rewrite_model": rewrite_model, "rewrite_prompt_hash": rewrite_hash,
+            "respond_model": respond_model, "respond_prompt_hash": respond_hash,
+            "instruction_tts": self.voice_version("speak_instruction", row["speaker"], row["engine"]),
+            "response_tts": self.voice_version("speak_response", spoken["speaker"], spoken["engine"]),
+            "asr_model": self.lineage.get("verify_response", {}).get("asr", ""),
+            "units_model": self.units_model(),
+            "config_fingerprint": fingerprint,
+        }
+
+    def checked_audio(self, item_id: str, side: str, struct: dict | None, max_seconds: float | None):
+        """(HF Audio struct with 16 kHz FLAC, seconds), or the failure to ledger."""
+        data = (struct or {}).get("bytes")
+        if not data:
+            return self.fail(item_id, f"empty_{side}_audio")
+        try:
+            clip, rate = audio.decode(data)
+        except Exception as exc:
+            return self.fail(item_id, f"corrupt_{side}_audio", f"{type(exc).__name__}: {exc}")
+        if clip.size == 0:
+            return self.fail(item_id, f"empty_{side}_audio")
+        if not np.isfinite(clip).all():
+            return self.fail(item_id, f"corrupt_{side}_audio", "NaN or infinite samples")
+        seconds = len(clip) / rate
+        if max_seconds is not None and seconds > max_seconds:
+            return self.fail(item_id, f"{side}_too_long", f"duration={seconds:.2f}s max={max_seconds}")
+        target = self.settings.sample_rate
+        if rate != target or not data.startswith(FLAC_MAGIC):
+            clip = audio.resample(clip, rate, target)
+            data, seconds = audio.encode_flac(clip, target), len(clip) / target
+        return audio.audio_struct(data, f"{item_id}.{side}.flac"), seconds
+
+    # -- lineage ------------------------------------------------------------------------------
+    def voice_version(self, stage: str, speaker: str, engine: str) -> str:
+        return self.lineage.get(stage, {}).get(speaker) or engine
+
+    def units_model(self) -> str:
+        units = self.lineage.get("units", {})
+        parts = [units.get("hubert", ""), f"layer {units['hubert_layer']}" if units.get("hubert_layer") else "",
+                 units.get("kmeans", "")]
+        return ", ".join(p for p in parts if p)
+
+    def shard_fingerprint(self, shard: int) -> str:
+        """The fingerprint the runner gives this package shard (see pipeline.runner)."""
+        layout = Layout(self.context["data_root"])
+        upstream = [json.loads(layout.shard_record(name, shard).read_text())["fingerprint"]
+                    for name in self.input_columns()]
+        prepared = self.context.get("prepared") or {}
+        return shard_fingerprint(self.settings.kind, self.version, self.settings, upstream + [digest(prepared)])
+
+    # -- after all shards -----------------------------------------------------------------------
+    def finalize(self, shard_paths: list[str]) -> None:
+        """train/ shards, optional export, plots and the card; reruns rewrite them from disk."""
+        from stages.package_card import PIPELINE, CardInputs, drops, render
+        from stages.package_plots import write_plots
+        from stages.package_stats import training_stats
+        from stages.package_train import publish_training_shards
+
+        s, layout = self.settings, Layout(self.context["data_root"])
+        train_files = publish_training_shards(shard_paths, layout.root / "train")
+        stats = training_stats(train_files)
+        export_path = None
+        if s.export.format == "llama_omni":
+            from stages.package_export import export_llama_omni
+
+            json_path = export_llama_omni(train_files, layout.root / "export" / "llama_omni", s.export.user_prompt)
+            export_path = str(json_path.relative_to(layout.root))
+        elif s.export.format:
+            raise ConfigError(f"stages.package.export.format must be llama_omni or null, got {s.export.format!r}")
+        plots = write_plots(stats, layout.root / "plots") if s.card.plots and stats.items else []
+        kept = set()
+        for path in train_files:
+            kept.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+        card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license,
+                          features=training_features(s.sample_rate), stats=stats, train_files=train_files,
+                          plots=plots, lineage=ledger_lineage(layout, PIPELINE),
+                          export_path=export_path)
+        dropped, unaccounted = drops(layout, kept)
+        # Items that vanished upstream without a ledger entry cannot be ledgered per item here
+        # (the engine's join drops them before process()); they are listed with the drops.
+        atomic_write_json(layout.manifest_dir(self.name) / "drops.json", {
+            "dropped": [{"stage": st, "reason": r, "items": n} for st, r, n in dropped],
+            "missing_upstream_unledgered": unaccounted})
+        if unaccounted:
+            log.warning("package: %d items vanished upstream with no ledger entry (see drops.json)", len(unaccounted))
+        atomic_write_bytes(layout.root / "README.md", render(layout, card, dropped, unaccounted).encode())
+        log.info("package: %d training rows in %d shards; card at %s", stats.items, len(train_files),
+                 layout.root / "README.md")
+        if s.push_to_hub.repo_id:
+            from stages.package_hub import push_to_hub
+
+            push_to_hub(layout.root, s.push_to_hub.repo_id, s.push_to_hub.private, s.push_to_hub.token_env)

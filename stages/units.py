@@ -1,0 +1,251 @@
+"""units: response speech -> HuBERT layer features -> nearest k-means centroid per frame ->
+runs of the same unit merged. The recipe: mHuBERT base, layer 11, 1000 fairseq centroids.
+
+Only verified audio gets units: the stage reads the speak stage's audio joined with the verify
+stage's surviving ids. The centroids come either from a converted recipe file
+(`kmeans.fit=false`) or from MiniBatchKMeans fitted in `prepare()` on a seeded sample of this
+run's own features (the local default), cached under ${data_root}/cache/kmeans/.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import ConfigError, InfrastructureError, ItemFailure
+from pipeline.fingerprint import digest
+from pipeline.shards import Layout
+from pipeline.stage import Stage, StageSettings
+from stages import audio
+from stages.kmeans import UnitAssigner, fit_centroids, load_centroids, merge_repeats, save_centroids
+
+log = logging.getLogger(__name__)
+
+RATE = 16_000
+
+
+@dataclass
+class KMeansSettings:
+    fit: bool = True  # fit on a sample of this run's features; false: load `centroids`
+    k: int = 100  # clusters when fitting (the recipe's converted file has 1000)
+    centroids: str | None = None  # .npy [k, hidden] used when fit=false (scripts/convert_kmeans.py)
+    centroids_sha256: str | None = None  # pin for that file; null: not checked
+    sample_items: int = 500  # items drawn (seeded) across all shards to fit on
+    max_sample_frames: int = 200_000  # frames kept for fitting (seeded subsample beyond this)
+    batch_size: int = 4096  # MiniBatchKMeans batch size
+    max_iter: int = 100  # MiniBatchKMeans passes over the sample
+    n_init: int = 3  # MiniBatchKMeans initializations; the best one is kept
+
+
+@dataclass
+class UnitsSettings(StageSettings):
+    kind: str = "units"
+    speak_stage: str = "speak_response"  # stage whose `audio` is turned into units
+    verify_stage: str = "verify_response"  # only ids that survived this stage get units
+    checkpoint: str | None = None  # fairseq HuBERT .pt path or URL; null: seeded random HuBERT-base
+    checkpoint_sha256: str | None = None  # required with a checkpoint
+    checkpoint_safe_globals: list[str] = field(default_factory=list)  # extra classes torch.load may build
+    layer: int = 11  # transformer layer (1-based) whose output is clustered
+    min_seconds: float = 0.1  # shorter clips are ledgered (too_short)
+    max_seconds: float | None = 120.0  # longer clips are ledgered (too_long); bounds attention memory
+    kmeans: KMeansSettings = field(default_factory=KMeansSettings)
+    device: str = "auto"  # cpu | cuda | auto
+    batch_seconds: float = 60.0  # padded audio seconds per forward pass
+    threads: int = 0  # torch CPU threads per worker; 0: torch's default
+
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "device", "batch_seconds", "threads"})
+
+
+class UnitsStage(Stage):
+    Settings: ClassVar = UnitsSettings
+    version: ClassVar[str] = "1"
+
+    def input_columns(self) -> dict[str, list[str]]:
+        return {self.settings.speak_stage: ["audio"], self.settings.verify_stage: []}
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([("id", pa.string()), ("units", pa.list_(pa.int16())),
+                          ("unit_frames", pa.int32()), ("units_per_second", pa.float32())])
+
+    # -- model and centroids ------------------------------------------------------------------
+    def load_hubert(self):
+        from stages.engines.hubert import HubertFeatures, HubertSpec
+
+        s = self.settings
+        spec = HubertSpec(checkpoint=s.checkpoint, checkpoint_sha256=s.checkpoint_sha256,
+                          safe_globals=tuple(s.checkpoint_safe_globals), layer=s.layer,
+                          seed=self.context["seed"], device=s.device, threads=s.threads)
+        return HubertFeatures(spec, self.context.get("model_cache", "."))
+
+    def setup(self) -> None:
+        self.hubert = self.load_hubert()
+        km, prepared = self.settings.kmeans, self.context.get("prepared") or {}
+        if km.fit:
+            if not prepared.get("file"):
+                self.assign = None  # nothing to fit on: there are no items either
+                return
+            path = Path(self.context["data_root"]) / prepared["file"]
+            centroids, _ = load_centroids(path, prepared["centroids_sha256"])
+        else:
+            centroids, _ = load_centroids(Path(km.centroids).expanduser(), km.centroids_sha256)
+        if centroids.shape[1] != self.hubert.hidden_size:
+            raise ValueError(f"centroids have dim {centroids.shape[1]}, HuBERT features {self.hubert.hidden_size}")
+        self.assign = UnitAssigner(centroids, self.hubert.device)
+
+    def engine_versions(self) -> dict[str, str]:
+        if not hasattr(self, "hubert"):
+            return {}
+        km, prepared = self.settings.kmeans, self.context.get("prepared") or {}
+        sha = prepared.get("centroids_sha256", "")
+        source = f"fitted on this run, seed {self.context['seed']}" if km.fit else Path(km.centroids).name
+        return {
+            "hubert": self.hubert.identity,
+            "hubert_layer": str(self.settings.layer),
+            "kmeans": f"k={prepared.get('k', km.k)} {source} sha256:{sha}",
+            "transformers": metadata.version("transformers"),
+            "torch": metadata.version("torch"),
+        }
+
+    def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
+        km = self.settings.kmeans
+        if not km.fit:
+            if not km.centroids:
+                raise ConfigError("stages.units.kmeans.fit=false needs kmeans.centroids (a .npy file)")
+            if not Path(km.centroids).expanduser().is_file():
+                raise ConfigError(f"k-means centroids {km.centroids} not found; make them from fairseq's .bin with "
+                                  "scripts/convert_kmeans.py, or set stages.units.kmeans.fit=true")
+            centroids, sha = load_centroids(Path(km.centroids).expanduser(), km.centroids_sha256)
+            return {"centroids_sha256": sha, "k": len(centroids)}
+        return self.fit_on_sample(input_shards)
+
+    def fit_on_sample(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
+        s, km, seed = self.settings, self.settings.kmeans, self.context["seed"]
+        layout = Layout(self.context["data_root"])
+        items = verified_items(input_shards[s.speak_stage], input_shards[s.verify_stage])
+        if not items:
+            return {"file": None, "k": km.k}
+        rng = np.random.default_rng(seed)
+        picked = sorted(rng.choice(len(items), size=min(km.sample_items, len(items)), replace=False))
+        sample = [items[i] for i in picked]
+        upstream = sorted({load_fingerprint(layout, s.speak_stage, shard) for shard, _ in sample})
+        fitting = {k: v for k, v in dataclasses.asdict(km).items() if k not in ("centroids", "centroids_sha256")}
+        key = digest({"checkpoint": s.checkpoint, "sha256": s.checkpoint_sha256, "layer": s.layer, "seed": seed,
+                      "kmeans": fitting, "upstream": upstream, "sample": [i for _, i in sample]})
+        relative = f"cache/kmeans/units-{key}.npy"
+        path = layout.root / relative
+        if path.exists():
+            _, sha = load_centroids(path)
+            log.info("units: reusing k-means centroids %s", relative)
+        else:
+            features = self.sample_features(input_shards[s.speak_stage], sample, rng)
+            if len(features) < km.k:
+                raise ConfigError(f"units: k-means with k={km.k} needs at least {km.k} frames; this run's sample "
+                                  f"has {len(features)}. Lower stages.units.kmeans.k or build more items.")
+            log.info("units: fitting k-means (k=%d) on %d frames of %d items", km.k, len(features), len(sample))
+            centroids = fit_centroids(features, km.k, seed, km.batch_size, km.max_iter, km.n_init)
+            sha = save_centroids(path, centroids)
+        return {"file": relative, "centroids_sha256": sha, "k": km.k}
+
+    def sample_features(self, speak_paths: list[str], sample: list[tuple[int, str]], rng) -> np.ndarray:
+        by_shard: dict[int, list[str]] = {}
+        for shard, item_id in sample:
+            by_shard.setdefault(shard, []).append(item_id)
+        waves = []
+        for shard, ids in sorted(by_shard.items()):
+            table = pq.read_table(speak_paths[shard], columns=["id", "audio"], filters=[("id", "in", ids)])
+            for struct in table.column("audio").to_pylist():
+                try:
+                    clip = load_clip(struct)
+                except Exception:  # undecodable clips are ledgered by process(); skip them here
+                    continue
+                if len(clip) >= RATE * self.settings.min_seconds:
+                    waves.append(clip)
+        hubert = self.load_hubert()  # a local: the main process should not keep the model
+        frames = np.concatenate([f.numpy() for f in extract(hubert, waves, self.settings.batch_seconds)])
+        if len(frames) > self.settings.kmeans.max_sample_frames:
+            keep = np.sort(rng.choice(len(frames), self.settings.kmeans.max_sample_frames, replace=False))
+            frames = frames[keep]
+        return frames
+
+    # -- items ----------------------------------------------------------------------------------
+    def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
+        if self.assign is None:
+            raise InfrastructureError("units: no k-means centroids were prepared for this run")
+        s = self.settings
+        results: list[dict | ItemFailure | None] = [None] * len(rows)
+        clips: dict[int, np.ndarray] = {}
+        for position, row in enumerate(rows):
+            checked = self.checked_clip(row)
+            if isinstance(checked, ItemFailure):
+                results[position] = checked
+            else:
+                clips[position] = checked
+        positions = list(clips)
+        features = extract(self.hubert, [clips[p] for p in positions], s.batch_seconds)
+        for position, frames in zip(positions, features):
+            units = merge_repeats(self.assign(frames))
+            seconds = len(clips[position]) / RATE
+            results[position] = {"id": rows[position]["id"], "units": units.tolist(),
+                                 "unit_frames": len(frames), "units_per_second": len(units) / seconds}
+            self.count("frames", len(frames))
+            self.count("units", len(units))
+            self.count("audio_ms", round(seconds * 1000))
+        return results  # type: ignore[return-value]
+
+    def checked_clip(self, row: dict) -> np.ndarray | ItemFailure:
+        s, item_id = self.settings, row["id"]
+        try:
+            clip = load_clip(row["audio"])
+        except Exception as exc:
+            return self.fail(item_id, "corrupt_audio", f"{type(exc).__name__}: {exc}")
+        seconds = len(clip) / RATE
+        if clip.size == 0:
+            return self.fail(item_id, "empty_audio")
+        if seconds < s.min_seconds:
+            return self.fail(item_id, "too_short", f"duration={seconds:.3f}s min={s.min_seconds}")
+        if s.max_seconds is not None and seconds > s.max_seconds:
+            return self.fail(item_id, "too_long", f"duration={seconds:.2f}s max={s.max_seconds}")
+        return clip
+
+
+def load_clip(struct: dict | None) -> np.ndarray:
+    """HF Audio struct -> mono float32 at 16 kHz (empty when there are no bytes at all)."""
+    data = (struct or {}).get("bytes")
+    if not data:
+        return np.zeros(0, dtype=np.float32)
+    clip, rate = audio.decode(data)
+    if not np.isfinite(clip).all():
+        raise ValueError("audio has NaN or infinite samples")
+    return audio.resample(clip, rate, RATE)
+
+
+def extract(hubert, clips: list[np.ndarray], batch_seconds: float) -> list:
+    """Features of every clip, in order, computed in length-sorted padded batches."""
+    from stages.engines.hubert import length_batches
+
+    out: list = [None] * len(clips)
+    for batch in length_batches([len(c) for c in clips], int(batch_seconds * RATE)):
+        for i, frames in zip(batch, hubert.features([clips[i] for i in batch])):
+            out[i] = frames
+    return out
+
+
+def verified_items(speak_paths: list[str], verify_paths: list[str]) -> list[tuple[int, str]]:
+    """(shard index, id) of every item with audio that passed verification, in shard order."""
+    items = []
+    for shard, (speak, verify) in enumerate(zip(speak_paths, verify_paths)):
+        kept = set(pq.read_table(verify, columns=["id"]).column("id").to_pylist())
+        items += [(shard, i) for i in pq.read_table(speak, columns=["id"]).column("id").to_pylist() if i in kept]
+    return items
+
+
+def load_fingerprint(layout: Layout, stage: str, shard: int) -> str:
+    return json.loads(layout.shard_record(stage, shard).read_text())["fingerprint"]

@@ -1,0 +1,67 @@
+"""speak with the real Piper joe voice and the real flite voices."""
+import numpy as np
+import pytest
+from speech_helpers import JOE, KAL, SENTENCES, SLT, make_speak, needs_flite
+
+from pipeline.errors import ItemFailure
+from stages import audio
+from stages.speak import SpeakSettings, SpeakStage
+
+
+def rows(*texts):
+    return [{"id": f"item-{i}", "instruction_spoken": t} for i, t in enumerate(texts)]
+
+
+def test_piper_clip_is_16k_mono_flac_in_the_audio_struct(joe_speaker):
+    [out] = joe_speaker.process(rows(SENTENCES[0]))
+    assert out["audio"]["path"] == "item-0.flac" and out["audio"]["bytes"][:4] == b"fLaC"
+    clip, rate = audio.decode(out["audio"]["bytes"])
+    assert rate == out["sample_rate"] == 16000 and clip.ndim == 1
+    assert out["duration"] == pytest.approx(len(clip) / rate)
+    assert 2.0 < out["duration"] < 8.0
+    assert np.max(np.abs(clip)) < 1.0
+    assert (out["speaker"], out["engine"]) == ("piper:joe", "piper")
+
+
+def test_native_rate_is_kept_when_asked():
+    [out] = make_speak([JOE], sample_rate=None).process(rows("Hello there."))
+    assert out["sample_rate"] == 22050
+
+
+def test_voice_choice_is_seeded_by_item_id_and_recorded():
+    settings = SpeakSettings(voices=[JOE, SLT, KAL])
+    first = SpeakStage("s", settings, {"seed": 1234})
+    again = SpeakStage("s", settings, {"seed": 1234})
+    other_seed = SpeakStage("s", settings, {"seed": 99})
+    ids = [f"id-{i}" for i in range(60)]
+    picks = [first.pick_voice(i)[0]["speaker"] for i in ids]
+    assert picks == [again.pick_voice(i)[0]["speaker"] for i in ids]
+    assert picks != [other_seed.pick_voice(i)[0]["speaker"] for i in ids]
+    assert set(picks) == {"joe", "slt", "kal16"}
+
+
+@needs_flite
+def test_flite_voices_speak_and_share_one_engine():
+    stage = make_speak([SLT, KAL])
+    assert len(stage.engines) == 1
+    outputs = stage.process(rows(*SENTENCES))
+    assert all(o["engine"] == "flite" and o["duration"] > 1.5 for o in outputs)
+    assert {o["speaker"] for o in outputs} <= {"flite:slt", "flite:kal16"}
+
+
+def test_bad_items_are_failures_and_the_rest_are_spoken(joe_speaker):
+    results = joe_speaker.process(rows(SENTENCES[1], "", "...", "a null \x00 byte", SENTENCES[2]))
+    kinds = [r.reason if isinstance(r, ItemFailure) else "ok" for r in results]
+    assert kinds == ["ok", "empty_text", "no_audio", "tts_failed", "ok"]
+    assert "piper:joe" in results[3].detail
+
+
+@needs_flite
+def test_unknown_speaker_fails_at_load():
+    with pytest.raises(ValueError, match="no voice"):
+        make_speak([{"engine": "flite", "speaker": "nobody"}])
+
+
+def test_missing_flite_binary_says_how_to_install():
+    with pytest.raises(RuntimeError, match="apt-get install -y flite"):
+        make_speak([{"engine": "flite", "speaker": "slt", "binary": "/nonexistent/flite"}])

@@ -1,0 +1,52 @@
+"""Batched HuBERT extraction gives the same features and units as one clip at a time."""
+import numpy as np
+import torch
+
+from stages.kmeans import UnitAssigner, fit_centroids, merge_repeats
+from stages.units import extract
+
+
+def test_batched_units_equal_per_utterance_units(hubert, clips, batched, alone):
+    assert len({len(c) for c in clips}) == len(clips)  # padding really happens
+    centroids = fit_centroids(torch.cat(alone).numpy(), k=50, seed=0)
+    assign = UnitAssigner(centroids)
+    for clip, b, a in zip(clips, batched, alone):
+        assert b.shape == a.shape == (hubert.num_frames(len(clip)), 768)
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+        np.testing.assert_array_equal(assign(b), assign(a))
+        np.testing.assert_array_equal(merge_repeats(assign(b)), merge_repeats(assign(a)))
+
+
+def test_length_batching_keeps_input_order(hubert, clips, batched):
+    small_batches = extract(hubert, clips, batch_seconds=3.0)  # several length-sorted batches
+    for a, b in zip(batched, small_batches):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_features_are_the_output_of_the_requested_layer(clips, alone):
+    """The library's own forward pass on an untruncated model, hidden_states[11]: layer 11."""
+    from transformers import HubertConfig, HubertModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        full = HubertModel(HubertConfig(apply_spec_augment=False)).eval()
+    with torch.inference_mode():
+        reference = full(torch.from_numpy(clips[0])[None], output_hidden_states=True).hidden_states[11][0]
+        last = full(torch.from_numpy(clips[0])[None]).last_hidden_state[0]
+    ours = alone[0]
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+    assert (ours - last).abs().max() > 1e-2  # and not the last layer (a known pitfall)
+
+
+def test_plain_padded_batch_would_change_the_short_clip(hubert, clips, alone):
+    """Why the masked GroupNorm exists: the library's padded forward alters the shorter clip."""
+    short, long = clips[1], clips[3]
+    batch = torch.zeros(2, len(long))
+    batch[0, : len(short)] = torch.from_numpy(short)
+    batch[1] = torch.from_numpy(long)
+    mask = torch.zeros(2, len(long), dtype=torch.long)
+    mask[0, : len(short)] = 1
+    mask[1] = 1
+    with torch.inference_mode():
+        naive = hubert.model(batch, attention_mask=mask).last_hidden_state[0, : hubert.num_frames(len(short))]
+    assert (naive - alone[1]).abs().max() > 1e-2
