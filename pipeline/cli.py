@@ -55,7 +55,8 @@ def print_status(run) -> None:
         s = stage_status(layout, node.name)
         total = "?" if s["shards_total"] is None else s["shards_total"]
         notes = ", ".join(f"{k}={v}" for k, v in sorted(s["error_reasons"].items()))
-        extra = ", ".join(f"{k}={v:g}" for k, v in sorted(s["metrics"].items()) if not k.startswith("_"))
+        shown = {**{k: v for k, v in s["metrics"].items() if not k.endswith("_sum")}, **s["means"]}
+        extra = ", ".join(f"{k}={v:g}" for k, v in sorted(shown.items()))
         print(f"{node.name:<20}{s['shards_done']:>5}/{total:<4}{s['items']:>8}{s['errors']:>8}"
               f"{s['elapsed_s']:>9.1f}s  {'; '.join(x for x in (notes, extra) if x)}")
 

@@ -37,16 +37,32 @@ def stage_status(layout: Layout, stage: str) -> dict:
             reasons[reason] = reasons.get(reason, 0) + n
         for key, value in r.get("metrics", {}).items():
             metrics[key] = metrics.get(key, 0) + value
+    items = sum(r["rows"] for r in records)
     return {
         "stage": stage,
         "shards_done": len(records),
         "shards_total": summary.get("num_shards"),
-        "items": sum(r["rows"] for r in records),
+        "items": items,
         "errors": sum(r["errors"] for r in records),
         "error_reasons": reasons,
         "metrics": metrics,
+        "means": metric_means(metrics, items),
         "elapsed_s": round(sum(r["elapsed_s"] for r in records), 2),
     }
+
+
+def metric_means(metrics: dict[str, float], items: int) -> dict[str, float]:
+    """Stages count sums so shards add up; `X_x1000_sum` over `X_items` (or the kept items,
+    for `kept_X_...`) gives the mean of X."""
+    means = {}
+    for key, total in metrics.items():
+        if not key.endswith("_x1000_sum"):
+            continue
+        name = key[: -len("_x1000_sum")]
+        count = items if name.startswith("kept_") else metrics.get(f"{name}_items", 0)
+        if count:
+            means[f"mean_{name}"] = round(total / 1000 / count, 4)
+    return means
 
 
 def errors_table(layout: Layout, stage: str | None = None) -> pa.Table:
