@@ -82,6 +82,14 @@ def write_table(path: Path, table: pa.Table) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, columns=columns)
 

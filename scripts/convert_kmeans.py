@@ -18,13 +18,14 @@ pipeline therefore never unpickles at run time; it reads a float32 .npy with
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
 from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
+
+from pipeline.shards import file_sha256
 
 # numpy globals needed to rebuild arrays, dtypes and scalars (pickled by numpy 1.x or 2.x).
 NUMPY_GLOBALS = {
@@ -73,14 +74,6 @@ class RestrictedUnpickler(NumpyUnpickler):
     dispatch[pickle.BUILD[0]] = load_build
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_centroids(path: Path) -> np.ndarray:
     with open(path, "rb") as f:
         model = RestrictedUnpickler(str(path), f, ensure_native_byte_order=True).load()
@@ -92,13 +85,13 @@ def read_centroids(path: Path) -> np.ndarray:
 
 def convert(source: Path, target: Path, sha256: str) -> str:
     """Check the pin, read the centroids, write the .npy; returns the .npy's sha256."""
-    actual = sha256_of(source)
+    actual = file_sha256(source)
     if actual != sha256.lower():
         raise ValueError(f"{source} has sha256 {actual}, not the pinned {sha256}: not converting")
     centroids = read_centroids(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     np.save(target, centroids, allow_pickle=False)
-    return sha256_of(target)
+    return file_sha256(target)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(__doc__.split("\n\n", 2)[2].strip(), file=sys.stderr)
     if not args.sha256:
-        print(f"\nno --sha256 given; {args.source} has sha256 {sha256_of(args.source)}. Compare it with a "
+        print(f"\nno --sha256 given; {args.source} has sha256 {file_sha256(args.source)}. Compare it with a "
               "trusted copy, then rerun with --sha256.", file=sys.stderr)
         return 2
     try:

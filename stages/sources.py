@@ -6,7 +6,6 @@ Arrow schema inference would reject the whole file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from pipeline.errors import ConfigError, InfrastructureError
+from pipeline.shards import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,6 @@ def resolve_path(path: str) -> Path:
     if not p.is_absolute() and p.parts and p.parts[0] == "samples":
         p = SAMPLES_DIR.joinpath(*p.parts[1:])
     return p
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def part_identity(part: SourcePart) -> dict:

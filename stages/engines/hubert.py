@@ -18,7 +18,6 @@ then equal per-clip features up to float rounding (tests/units/ checks the units
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pipeline.shards import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,6 @@ def hubert_config_from_fairseq(cfg: dict[str, Any]):
     )
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_checkpoint(checkpoint: str, model_cache: str) -> Path:
     """A local path, or an http(s) URL downloaded once into the model cache."""
     if not re.match(r"https?://", checkpoint):
@@ -123,7 +116,7 @@ def load_fairseq_checkpoint(path: Path, sha256: str | None, safe_globals: list[s
 
     import torch
 
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if sha256 is None:
         raise ValueError(f"no sha256 pinned for {path.name} (its sha256 is {actual}); check it against "
                          f"a trusted source, then set stages.units.checkpoint_sha256={actual}")
