@@ -71,7 +71,8 @@ class PiperEngine:
         return ids[speaker]
 
     def synthesize(self, text: str, speaker: str | None, seed: int) -> tuple[np.ndarray, int]:
-        # The seed is unused: Piper samples its noise inside the ONNX graph, unseeded.
+        # The seed is unused: Piper samples its noise inside the ONNX graph, unseeded; set
+        # noise_scale and noise_w_scale to 0 (the conf default) for byte-identical reruns.
         self.synthesis.speaker_id = self.speaker_id(speaker)
         parts: list[np.ndarray] = []
         for chunk in self.voice.synthesize(text, self.synthesis):
