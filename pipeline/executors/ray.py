@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 import logging
 import math
+import os
 from collections.abc import Iterable, Iterator
 
 import ray
@@ -61,7 +62,7 @@ class RayExecutor:
         """Join the configured cluster, or start a local instance; reuse one already joined."""
         if ray.is_initialized():
             return
-        kwargs = {"address": self.settings.address, "runtime_env": self.settings.runtime_env or None}
+        kwargs = {"address": self.settings.address, "runtime_env": same_threads_as_here(self.settings.runtime_env)}
         if self.settings.address is None:
             kwargs.update(num_cpus=self.settings.num_cpus, include_dashboard=self.settings.dashboard)
         try:
@@ -100,3 +101,12 @@ class RayExecutor:
         if self.started_ray and ray.is_initialized():
             ray.shutdown()
         self.started_ray = False
+
+
+def same_threads_as_here(runtime_env: dict) -> dict:
+    """Ray sets OMP_NUM_THREADS=<num_cpus> in its workers; some engines' numerics depend on it
+    (Whisper via CTranslate2 transcribed differently with 1 thread than with the default), so
+    workers get the driver's effective value and a Ray build matches a local one byte for byte."""
+    env_vars = dict(runtime_env.get("env_vars") or {})
+    env_vars.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count() or 1))
+    return {**runtime_env, "env_vars": env_vars}

@@ -115,3 +115,17 @@ def test_a_stage_that_cannot_load_stops_the_run_as_with_the_local_executor(tmp_p
     build(tmp_path, LOCAL, stages, only=["source"])
     with pytest.raises(InfrastructureError, match="could not load its engine"):
         build(tmp_path, RAY, stages, only=["pass1"])
+
+
+def test_the_local_profile_build_on_ray_matches_the_local_executor(tmp_path):
+    """Every real stage (vLLM, Piper/flite, Whisper, HuBERT, package): the same bytes on Ray."""
+    def run(root, *executor):
+        overrides = [f"data_root={root}", "source.limit=6", "progress=false", *executor]
+        return Runner(load_config(overrides)).build()
+
+    run(tmp_path / "local")
+    summaries = run(tmp_path / "ray", "executor=ray", "executor.num_cpus=2")
+    assert [s["stage"] for s in summaries][-1] == "package"
+    local_hashes = output_hashes(tmp_path / "local")
+    assert any(path.startswith("stages/units/") for path in local_hashes)
+    assert output_hashes(tmp_path / "ray") == local_hashes
