@@ -71,10 +71,9 @@ def save_weights(state_dict: dict, path: Path) -> None:
 
 def load_weights(path: Path) -> dict:
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
-    tensors = load_file(str(path))
     with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
         aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
     for k, src in aliases.items():
         tensors[k] = tensors[src]
@@ -101,8 +100,9 @@ def set_rng_state(state: dict) -> None:
 
 
 def save(run_dir: Path, stage: int, step: int, model_state: dict, trainer_state: dict,
-         keep_last: int = 2) -> Path:
-    """Write one checkpoint atomically; prune older intermediate ones of the same stage."""
+         keep_last: int = 2, config_yaml: str | None = None) -> Path:
+    """Write one checkpoint (with the config that made it) atomically; prune older intermediate
+    ones of the same stage."""
     root = Path(run_dir) / "checkpoints"
     final = root / f"stage{stage}-step{step:07d}"
     tmp = root / f".tmp-{final.name}"
@@ -112,6 +112,8 @@ def save(run_dir: Path, stage: int, step: int, model_state: dict, trainer_state:
     torch.save(trainer_state, tmp / "trainer.pt")
     meta = {"stage": stage, "step": step, "done": bool(trainer_state.get("done"))}
     (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
+    if config_yaml is not None:
+        (tmp / "config.yaml").write_text(config_yaml)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     _prune(run_dir, stage, keep_last)

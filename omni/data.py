@@ -71,11 +71,13 @@ def skip_reason(row: dict, stage: int, n_tokens: int, max_seconds: float, max_to
     return None
 
 
-def _columns(path: str, wanted) -> list[str]:
+def _batches(path: str, wanted, batch_size: int):
+    """Record batches of the `wanted` columns this shard has (older builds may lack some)."""
     import pyarrow.parquet as pq
 
-    names = set(pq.ParquetFile(path).schema_arrow.names)
-    return [c for c in wanted if c in names]
+    shard = pq.ParquetFile(path)
+    names = set(shard.schema_arrow.names)
+    return shard.iter_batches(batch_size=batch_size, columns=[c for c in wanted if c in names])
 
 
 @dataclass
@@ -95,12 +97,10 @@ class Census:
 
 def census(files, builder: PromptBuilder, dcfg, stages=(1, 2)) -> dict[int, Census]:
     """One pass over the metadata columns (no audio): counts per stage and split."""
-    import pyarrow.parquet as pq
 
     out = {s: Census(s) for s in stages}
     for path in files:
-        cols = _columns(path, META_COLUMNS)
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=4096, columns=cols):
+        for rb in _batches(path, META_COLUMNS, 4096):
             rows = rb.to_pylist()
             counts = builder.count_response_tokens([(r.get("response") or "") for r in rows])
             for row, n in zip(rows, counts):
@@ -118,7 +118,6 @@ def census(files, builder: PromptBuilder, dcfg, stages=(1, 2)) -> dict[int, Cens
 
 def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, columns=COLUMNS):
     """All rows of the shards in the fixed order of (seed, epoch)."""
-    import pyarrow.parquet as pq
 
     rng = random.Random(f"omni:{seed}:{epoch}")
     order = list(files)
@@ -126,8 +125,7 @@ def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, 
         rng.shuffle(order)
     buf: list = []
     for path in order:
-        cols = _columns(path, columns)
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=read_rows, columns=cols):
+        for rb in _batches(path, columns, read_rows):
             for row in rb.to_pylist():
                 if shuffle_buffer <= 1:
                     yield row

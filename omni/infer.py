@@ -66,12 +66,13 @@ def answer(cfg: DictConfig, audio_path: str, emit=print, device: str = "cpu"):
     prompt = torch.tensor([builder.prompt_ids], device=device)
     blank = model.decoder.blank
     streamer = UnitStreamer(int(cfg.infer.omega), emit)
+    units: list[int] = []  # the latest greedy decode; the last callback saw every state
 
     def on_state(tokens, states):
-        streamer.update(greedy_units(model.unit_logits(states), blank))
+        units[:] = greedy_units(model.unit_logits(states), blank)
+        streamer.update(units)
 
-    tokens, states = model.generate(prompt, feats, builder.eot, int(cfg.infer.max_new_tokens), on_state)
-    units = greedy_units(model.unit_logits(states), blank)
+    tokens, _ = model.generate(prompt, feats, builder.eot, int(cfg.infer.max_new_tokens), on_state)
     streamer.finish(units)
     text = builder.tokenizer.decode(tokens, skip_special_tokens=True)
     return text, units

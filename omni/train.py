@@ -289,8 +289,7 @@ class Recipe:
                      "steps_per_epoch": self.steps_per_epoch, "optimizer": optim,
                      "scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state()}
             path = ckpt.save(self.run_dir, self.stage, self.step, weights, state,
-                             keep_last=int(self.cfg.checkpoint.keep_last))
-            (path / "config.yaml").write_text(to_yaml(self.cfg))
+                             keep_last=int(self.cfg.checkpoint.keep_last), config_yaml=to_yaml(self.cfg))
             log.info("saved %s", path)
         distributed.barrier(self.dist)
 

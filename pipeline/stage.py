@@ -38,10 +38,12 @@ class Stage:
         self.settings = settings
         self.context = context  # run-wide values: data_root, seed, cache dirs
         self.metrics: Counter[str] = Counter()
+        self.shard_fingerprint = ""  # of the shard being processed, set by the engine (lineage)
 
     # -- declared by subclasses -----------------------------------------------------------
-    def input_columns(self) -> dict[str, list[str]]:
-        """Upstream stage name -> columns read from it (besides `id`)."""
+    def input_columns(self) -> dict[str, list[str] | dict[str, str]]:
+        """Upstream stage name -> columns read from it (besides `id`): a list, or a mapping
+        {column: name in the joined row} where two inputs have columns of the same name."""
         return {}
 
     def output_schema(self) -> pa.Schema:

@@ -55,31 +55,33 @@ def load_stage(name: str, kind: str, settings: StageSettings, context: dict) -> 
     return _LOADED[key]
 
 
-def join_inputs(inputs: dict[str, str], columns: dict[str, list[str]]) -> list[dict]:
-    """Rows of the first input, in order, with the declared columns of every input joined on id.
-
-    A row missing from a later input was dropped there (and is in that stage's ledger).
-    """
-    names = list(inputs)
-    first = read_table(Path(inputs[names[0]]), ["id", *columns[names[0]]]).to_pylist()
-    for name in names[1:]:
-        other = {r["id"]: r for r in read_table(Path(inputs[name]), ["id", *columns[name]]).to_pylist()}
-        joined = []
-        for row in first:
-            match = other.get(row["id"])
-            if match is not None:
-                joined.append({**row, **match})
-        first = joined
-    return first
+def join_inputs(inputs: dict[str, str], columns: dict[str, list[str] | dict[str, str]]) -> list[dict]:
+    """Rows of the first input, in order, with the declared columns of every input joined on id
+    (renamed where the stage maps them). A row missing from a later input was dropped there (and
+    is in that stage's ledger)."""
+    joined: list[dict] | None = None
+    for name, path in inputs.items():
+        wanted = columns[name]
+        renames = wanted if isinstance(wanted, dict) else {c: c for c in wanted}
+        table = read_table(Path(path), ["id", *renames]).rename_columns(["id", *renames.values()])
+        rows = table.to_pylist()
+        if joined is None:
+            joined = rows
+            continue
+        by_id = {r["id"]: r for r in rows}
+        joined = [{**row, **by_id[row["id"]]} for row in joined if row["id"] in by_id]
+    return joined or []
 
 
 def process_isolating_failures(stage: Stage, rows: list[dict]) -> list[dict | ItemFailure]:
     """Run the batch; if it raises (not infrastructure), retry one by one to find the bad item."""
+    counted = stage.metrics.copy()
     try:
         return stage.process(rows)
     except Exception as exc:
         if is_infrastructure(exc):
             raise
+        stage.metrics = counted  # the retries count again what the failed batch had counted
         if len(rows) == 1:
             log.debug("item %s raised:\n%s", rows[0].get("id"), traceback.format_exc())
             return [stage.fail(rows[0]["id"], "exception", f"{type(exc).__name__}: {exc}")]
@@ -104,6 +106,7 @@ def run_shard(task: ShardTask) -> dict:
     layout = Layout(task.context["data_root"])
     stage = load_stage(task.stage, task.kind, task.settings, task.context)
     stage.metrics.clear()
+    stage.shard_fingerprint = task.fingerprint
     if task.records is not None:
         rows = task.records
     else:

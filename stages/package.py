@@ -18,27 +18,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError
-from pipeline.fingerprint import digest, shard_fingerprint
 from pipeline.ledger import shard_records
 from pipeline.shards import Layout, atomic_write_bytes, atomic_write_json
 from pipeline.stage import Stage, StageSettings
 from stages import audio
-from stages.package_inputs import ShardColumns
 
 log = logging.getLogger(__name__)
 
-# Upstream stage names as conf/config.yaml composes them; the join takes the instruction side.
-INSTRUCTION_SIDE = {
+# Upstream stage names as conf/config.yaml composes them. Both speak stages write `audio`,
+# `speaker` and `engine`, both verify stages `wer`: the join renames them per side.
+INPUTS = {
     "ingest": ["source", "instruction"],
     "rewrite": ["instruction_spoken", "rewrite_meta"],
     "respond": ["response", "respond_meta"],
-    "speak_instruction": ["audio", "speaker", "engine"],
-    "verify_instruction": ["wer"],
-    "speak_response": [],  # read by id (package_inputs): its columns collide with speak_instruction's
-    "verify_response": [],
+    "speak_instruction": {"audio": "instruction_audio", "speaker": "instruction_speaker",
+                          "engine": "instruction_engine"},
+    "verify_instruction": {"wer": "instruction_wer"},
+    "speak_response": {"audio": "response_audio", "speaker": "response_speaker", "engine": "response_engine"},
+    "verify_response": {"wer": "response_wer"},
     "units": ["units", "unit_frames", "units_per_second"],
 }
-RESPONSE_SIDE = {"speak_response": ["audio", "speaker", "engine"], "verify_response": ["wer"]}
 FLAC_MAGIC = b"fLaC"
 
 
@@ -123,15 +122,13 @@ class PackageStage(Stage):
     Settings: ClassVar = PackageSettings
     version: ClassVar[str] = "1"
 
-    def input_columns(self) -> dict[str, list[str]]:
-        return dict(INSTRUCTION_SIDE)
+    def input_columns(self) -> dict[str, list[str] | dict[str, str]]:
+        return dict(INPUTS)
 
     def output_schema(self) -> pa.Schema:
         return training_features(self.settings.sample_rate).arrow_schema
 
     def setup(self) -> None:
-        layout = Layout(self.context["data_root"])
-        self.response_side = {name: ShardColumns(layout, name, cols) for name, cols in RESPONSE_SIDE.items()}
         self.lineage = (self.context.get("prepared") or {}).get("lineage", {})
 
     def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
@@ -142,22 +139,14 @@ class PackageStage(Stage):
 
     # -- rows ---------------------------------------------------------------------------------
     def process(self, rows: list[dict]) -> list:
-        shard = self.response_side["speak_response"].shard_of(rows[0]["id"])
-        ids = [r["id"] for r in rows]
-        side = {name: reader.read(shard, ids) if shard is not None else {}
-                for name, reader in self.response_side.items()}
-        fingerprint = self.shard_fingerprint(shard) if shard is not None else ""
-        return [self.package_one(row, side, fingerprint) for row in rows]
+        return [self.package_one(row) for row in rows]
 
-    def package_one(self, row: dict, side: dict[str, dict], fingerprint: str):
+    def package_one(self, row: dict):
         s, item_id = self.settings, row["id"]
-        spoken, verified = side["speak_response"].get(item_id), side["verify_response"].get(item_id)
-        if spoken is None or verified is None:
-            return self.fail(item_id, "missing_upstream", "no speak_response/verify_response row for this id")
-        instruction = self.checked_audio(item_id, "instruction", row["audio"], s.max_instruction_seconds)
+        instruction = self.checked_audio(item_id, "instruction", row["instruction_audio"], s.max_instruction_seconds)
         if not isinstance(instruction, tuple):
             return instruction
-        response = self.checked_audio(item_id, "response", spoken["audio"], s.max_response_seconds)
+        response = self.checked_audio(item_id, "response", row["response_audio"], s.max_response_seconds)
         if not isinstance(response, tuple):
             return response
         if not row["units"]:
@@ -170,18 +159,19 @@ class PackageStage(Stage):
             "id": item_id, "source": row["source"], "instruction": row["instruction"],
             "instruction_spoken": row["instruction_spoken"], "response": row["response"],
             "instruction_audio": instruction[0], "response_audio": response[0],
-            "instruction_speaker": row["speaker"], "response_speaker": spoken["speaker"],
+            "instruction_speaker": row["instruction_speaker"], "response_speaker": row["response_speaker"],
             "instruction_duration": instruction[1], "response_duration": response[1],
-            "instruction_wer": row["wer"], "response_wer": verified["wer"],
+            "instruction_wer": row["instruction_wer"], "response_wer": row["response_wer"],
             "response_units": row["units"], "response_unit_frames": row["unit_frames"],
             "response_units_per_second": row["units_per_second"],
             "rewrite_model": rewrite_model, "rewrite_prompt_hash": rewrite_hash,
             "respond_model": respond_model, "respond_prompt_hash": respond_hash,
-            "instruction_tts": self.voice_version("speak_instruction", row["speaker"], row["engine"]),
-            "response_tts": self.voice_version("speak_response", spoken["speaker"], spoken["engine"]),
+            "instruction_tts": self.voice_version("speak_instruction", row["instruction_speaker"],
+                                                  row["instruction_engine"]),
+            "response_tts": self.voice_version("speak_response", row["response_speaker"], row["response_engine"]),
             "asr_model": self.lineage.get("verify_response", {}).get("asr", ""),
             "units_model": self.units_model(),
-            "config_fingerprint": fingerprint,
+            "config_fingerprint": self.shard_fingerprint,
         }
 
     def checked_audio(self, item_id: str, side: str, struct: dict | None, max_seconds: float | None):
@@ -215,14 +205,6 @@ class PackageStage(Stage):
         parts = [units.get("hubert", ""), f"layer {units['hubert_layer']}" if units.get("hubert_layer") else "",
                  units.get("kmeans", "")]
         return ", ".join(p for p in parts if p)
-
-    def shard_fingerprint(self, shard: int) -> str:
-        """The fingerprint the runner gives this package shard (see pipeline.runner)."""
-        layout = Layout(self.context["data_root"])
-        upstream = [json.loads(layout.shard_record(name, shard).read_text())["fingerprint"]
-                    for name in self.input_columns()]
-        prepared = self.context.get("prepared") or {}
-        return shard_fingerprint(self.settings.kind, self.version, self.settings, upstream + [digest(prepared)])
 
     # -- after all shards -----------------------------------------------------------------------
     def finalize(self, shard_paths: list[str]) -> None:

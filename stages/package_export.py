@@ -9,6 +9,7 @@ the audio, so a rebuild that changes a clip writes a new file and the stale one 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import soundfile as sf
 
+from pipeline.shards import atomic_write_bytes
 from stages import audio
 
 JSON_NAME = "instructs2s.json"
@@ -66,7 +68,7 @@ def write_wav(item_id: str, flac: bytes, wav_dir: Path, rate: int) -> Path:
     path = wav_dir / f"{safe_name(item_id)}-{hashlib.sha256(flac).hexdigest()[:10]}.wav"
     if not path.exists():
         clip, clip_rate = audio.decode(flac)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        sf.write(tmp, audio.resample(clip, clip_rate, rate), rate, format="WAV", subtype="PCM_16")
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        sf.write(buffer, audio.resample(clip, clip_rate, rate), rate, format="WAV", subtype="PCM_16")
+        atomic_write_bytes(path, buffer.getvalue())
     return path

@@ -8,13 +8,14 @@ at once, and the build happens in a temporary folder renamed into place when com
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from pipeline.shards import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,9 @@ def gguf_path() -> Path:
     return path
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def model_dir(model_cache: str | os.PathLike) -> Path:
+def model_dir(model_cache: str | os.PathLike, source: Path) -> Path:
     """Where the converted folder lives; its name changes when the GGUF or conversion does."""
-    source = gguf_path()
-    tag = f"{_file_digest(source)}-v{CONVERSION_VERSION}"
+    tag = f"{file_sha256(source)[:16]}-v{CONVERSION_VERSION}"
     return Path(model_cache).expanduser() / "smollm2-135m-instruct-hf" / tag
 
 
@@ -55,17 +47,18 @@ def ensure_model(model_cache: str | os.PathLike) -> Path:
     """Return the converted model folder, building it first if needed (safe across processes)."""
     from filelock import FileLock
 
-    target = model_dir(model_cache)
+    source = gguf_path()
+    target = model_dir(model_cache, source)
     if (target / DONE_MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if (target / DONE_MARKER).is_file():  # another worker finished while we waited
             return target
-        log.info("converting %s to a bf16 Hugging Face folder at %s (once)", gguf_path().name, target)
+        log.info("converting %s to a bf16 Hugging Face folder at %s (once)", source.name, target)
         scratch = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
         try:
-            _convert(gguf_path(), scratch)
+            _convert(source, scratch)
             if target.exists():  # a half-built folder from a crashed run
                 shutil.rmtree(target)
             scratch.rename(target)

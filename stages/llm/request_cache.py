@@ -12,13 +12,14 @@ import dataclasses
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Optional
 
+from pipeline.shards import atomic_write_bytes
 from stages.llm.requests import ChatRequest, Generation
 
 CACHE_FORMAT = 1  # bump when the key recipe or the entry layout changes
+GENERATION_FIELDS = frozenset(f.name for f in dataclasses.fields(Generation))
 
 
 def request_key(model: dict, request: ChatRequest) -> str:
@@ -49,17 +50,11 @@ class RequestCache:
             entry = json.loads(self._path(key).read_text())
         except (FileNotFoundError, ValueError):  # absent, or torn by a crash: a miss
             return None
-        fields = {f.name for f in dataclasses.fields(Generation)}
-        return Generation(**{k: v for k, v in entry.items() if k in fields}, cache_hit=True)
+        return Generation(**{k: v for k, v in entry.items() if k in GENERATION_FIELDS}, cache_hit=True)
 
     def put(self, key: str, generation: Generation) -> None:
         if generation.error is not None:
             return  # refusals by the engine are about the request, not worth keeping
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         entry = dataclasses.asdict(generation)
         entry.pop("cache_hit")
-        # Hidden temp name matching the engine's stale-temp clean-up pattern.
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-        tmp.write_text(json.dumps(entry, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write_bytes(self._path(key), json.dumps(entry, sort_keys=True).encode())
