@@ -1,12 +1,19 @@
-"""CPU training throughput of the local profile (used by `make bench`; never a pass/fail test).
+"""Training throughput and memory of the trainer (used by `make bench`; never a pass/fail test).
 
-    python -m omni.bench                      # synthetic shards in a temp folder, 6 steps per stage
+    python -m omni.bench                                  # local profile on CPU, tiny synthetic items
     python -m omni.bench data_root=DIR steps=10 train.micro_batch_size=2
+    python -m omni.bench shape=recipe items=64 train=real_size train.llm.config.num_hidden_layers=16
 
-Trains each stage for a few optimizer steps in a throw-away run folder and reports the mean of
-the per-step tokens/s after the first (warm-up) step. Tokens are the LLM's input positions that
-are not padding (the 300 speech embeddings + prompt + response per item), and the step time
-includes loading, decoding and log-mel computation, as in real training.
+Trains each stage for a few optimizer steps in a throw-away run folder (no checkpoints are
+written) and reports the mean of the per-step tokens/s after the first (warm-up) step, plus the
+peak GPU memory of each stage on CUDA. Tokens are the LLM's input positions that are not
+padding (the 300 speech embeddings + prompt + response per item), and the step time includes
+loading, decoding and log-mel computation, as in real training.
+
+`shape=recipe` makes items of the recipe's sizes (instructions of 5-10 s, responses of 30-50
+words and 554 units; recipe.md section 5) instead of tiny ones. Stage 1 of the 8B recipe needs
+FSDP over several GPUs (fp32 weights + AdamW: ~130 GB); on one GPU, fewer LLM layers give the
+per-layer cost.
 """
 
 from __future__ import annotations
@@ -19,9 +26,14 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+SHAPES = {  # make_rows keyword arguments
+    "tiny": {},
+    "recipe": {"seconds": (5.0, 10.0), "words": (30, 51), "units_per_item": 554},
+}
 
-def measure(overrides: list[str] | None = None, steps: int = 6, items: int = 16) -> dict:
-    """{stage: tokens/s} for the local profile; synthetic data unless data_root is given."""
+
+def measure(overrides: list[str] | None = None, steps: int = 6, items: int = 16, shape: str = "tiny") -> dict:
+    """{stage{N}_tokens_per_s, stage{N}_peak_gib (CUDA)} for the configured profile."""
     import torch
 
     from .config import load_config
@@ -30,38 +42,52 @@ def measure(overrides: list[str] | None = None, steps: int = 6, items: int = 16)
     from .train import train
 
     overrides = list(overrides or [])
+    out: dict = {"threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(prefix="omni-bench-") as tmp:
         if not any(o.startswith("data_root=") for o in overrides):
-            write_shards(tmp, make_rows(items, seed=7), shards=2)
+            write_shards(tmp, make_rows(items, seed=7, **SHAPES[shape]), shards=2)
             overrides.append(f"data_root={tmp}")
-        cfg = load_config([f"runs_dir={tmp}/runs", f"run_name=bench-{int(time.time())}",
-                           f"max_steps={steps + 1}", "data.eval_fraction=0.0", "eval.max_items=0",
-                           "checkpoint.every_steps=0", "log.every_steps=1", "log.tensorboard=false",
-                           *overrides])
-        run = train(cfg)
-        rows = read(run)
-    out = {"threads": torch.get_num_threads(), "micro_batch_size": int(cfg.train.micro_batch_size)}
-    for stage in (1, 2):
-        rates = [float(r["tokens_per_s"]) for r in rows
-                 if r["split"] == "train" and int(r["stage"]) == stage and int(r["step"]) > 1]
-        if rates:
-            out[f"stage{stage}_tokens_per_s"] = sum(rates) / len(rates)
+        for stage in (1, 2):
+            cfg = load_config([f"runs_dir={tmp}/runs", f"run_name=bench-{stage}-{int(time.time())}",
+                               f"stage={stage}", f"max_steps={steps + 1}", "data.eval_fraction=0.0",
+                               "eval.max_items=0", "checkpoint.enabled=false", "log.every_steps=1",
+                               "log.tensorboard=false", *overrides])
+            cuda = torch.cuda.is_available() and cfg.device != "cpu"
+            if cuda:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            rows = read(train(cfg))
+            rates = [float(r["tokens_per_s"]) for r in rows
+                     if r["split"] == "train" and int(r["stage"]) == stage and int(r["step"]) > 1]
+            if rates:
+                out[f"stage{stage}_tokens_per_s"] = sum(rates) / len(rates)
+            if cuda:
+                out[f"stage{stage}_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+                out["device"] = torch.cuda.get_device_name()
+        out["micro_batch_size"] = int(cfg.train.micro_batch_size)
+        out["batch_size"] = int(cfg.train.batch_size)
+        out["profile"] = str(cfg.train.name)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    steps = 6
+    options = {"steps": "6", "items": "16", "shape": "tiny"}
     for a in list(args):
-        if a.startswith("steps="):
-            steps = int(a.split("=", 1)[1])
+        key, _, value = a.partition("=")
+        if key in options:
+            options[key] = value
             args.remove(a)
-    result = measure(args, steps=steps)
-    print(f"omni local profile on CPU ({result['threads']} threads, micro-batch {result['micro_batch_size']}):")
+    result = measure(args, steps=int(options["steps"]), items=int(options["items"]), shape=options["shape"])
+    where = result.get("device") or f"CPU ({result['threads']} threads)"
+    print(f"omni {result['profile']} profile on {where}, {options['shape']} items, "
+          f"batch {result['batch_size']} (micro-batch {result['micro_batch_size']}):")
     for stage, name in ((1, "speech->text, cross-entropy"), (2, "speech->units, CTC")):
         rate = result.get(f"stage{stage}_tokens_per_s")
         if rate is not None:
-            print(f"  stage {stage} ({name}): {rate:,.0f} training tokens/s")
+            peak = result.get(f"stage{stage}_peak_gib")
+            memory = f", peak GPU memory {peak:.1f} GiB" if peak is not None else ""
+            print(f"  stage {stage} ({name}): {rate:,.0f} training tokens/s{memory}")
 
 
 if __name__ == "__main__":

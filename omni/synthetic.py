@@ -38,16 +38,18 @@ def dedup_units(n: int, rng: np.random.Generator) -> list[int]:
 
 
 def make_rows(n: int, seed: int = 0, *, long_audio: int = 0, empty_response: int = 0,
-              no_units: int = 0, units_per_item: int = 20) -> list[dict]:
-    """n usable rows, plus rows that must be skipped (over 30 s, empty response, no units)."""
+              no_units: int = 0, units_per_item: int = 20, seconds: tuple[float, float] = (1.0, 2.5),
+              words: tuple[int, int] = (5, 9)) -> list[dict]:
+    """n usable rows, plus rows that must be skipped (over 30 s, empty response, no units).
+    Instruction audio lasts uniformly `seconds`; responses have `words` words (high end excluded)."""
     rng = np.random.default_rng(seed)
     rows = []
     kinds = ["ok"] * n + ["long"] * long_audio + ["empty"] * empty_response + ["nounits"] * no_units
     for i, kind in enumerate(kinds):
-        seconds = 31.0 if kind == "long" else float(rng.uniform(1.0, 2.5))
-        audio = tone(seconds, 200.0 + 40.0 * i, rng)
-        words = [WORDS[int(j)] for j in rng.integers(0, len(WORDS), int(rng.integers(5, 9)))]
-        response = "" if kind == "empty" else " ".join(words).capitalize() + "."
+        duration = 31.0 if kind == "long" else float(rng.uniform(*seconds))
+        audio = tone(duration, 200.0 + 40.0 * i, rng)
+        picked = [WORDS[int(j)] for j in rng.integers(0, len(WORDS), int(rng.integers(*words)))]
+        response = "" if kind == "empty" else " ".join(picked).capitalize() + "."
         reply = tone(1.0, 300.0, rng)
         rows.append({
             "id": f"syn-{seed}-{i:05d}", "source": "synthetic",
@@ -55,7 +57,7 @@ def make_rows(n: int, seed: int = 0, *, long_audio: int = 0, empty_response: int
             "response": response,
             "instruction_audio": {"bytes": flac_bytes(audio), "path": f"syn-{i:05d}-instruction.flac"},
             "response_audio": {"bytes": flac_bytes(reply), "path": f"syn-{i:05d}-response.flac"},
-            "instruction_speaker": "synthetic", "instruction_duration": seconds, "response_duration": 1.0,
+            "instruction_speaker": "synthetic", "instruction_duration": duration, "response_duration": 1.0,
             "response_units": [] if kind == "nounits" else dedup_units(units_per_item, rng),
             "response_wer": 0.0,
         })

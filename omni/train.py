@@ -275,6 +275,8 @@ class Recipe:
 
     # ------------------------------------------------------------------ checkpoint
     def save_checkpoint(self, done: bool) -> None:
+        if not self.cfg.checkpoint.enabled:
+            return
         from torch.distributed.checkpoint.state_dict import (
             StateDictOptions,
             get_model_state_dict,

@@ -30,6 +30,11 @@ from stages.kmeans import UnitAssigner, fit_centroids, load_centroids, merge_rep
 log = logging.getLogger(__name__)
 
 RATE = 16_000
+# Padded seconds per forward pass when batch_seconds is unset, by device type. Measured with
+# `python -m benchmarks.units` (random HuBERT-base, recipe-length clips): on an H200 in fp32,
+# batches of 240 s ran 1.30x faster than one clip at a time (120 s: 1.29x); on a 2-core CPU
+# batches are slower (60 s: 0.65x), as the work is compute-bound and padding adds to it.
+AUTO_BATCH_SECONDS = {"cuda": 240.0}
 
 
 @dataclass
@@ -58,7 +63,8 @@ class UnitsSettings(StageSettings):
     max_seconds: float | None = 120.0  # longer clips are ledgered (too_long); bounds attention memory
     kmeans: KMeansSettings = field(default_factory=KMeansSettings)
     device: str = "auto"  # cpu | cuda | auto
-    batch_seconds: float = 60.0  # padded audio seconds per forward pass
+    precision: str = "fp32"  # HuBERT arithmetic: fp32 (exact; batches equal single clips) | tf32 | bf16 (CUDA only, faster, a few units differ)
+    batch_seconds: float | None = None  # padded audio seconds per forward pass; None: AUTO_BATCH_SECONDS
     threads: int = 0  # torch CPU threads per worker; 0: torch's default
 
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "device", "batch_seconds", "threads"})
@@ -82,7 +88,7 @@ class UnitsStage(Stage):
         s = self.settings
         spec = HubertSpec(checkpoint=s.checkpoint, checkpoint_sha256=s.checkpoint_sha256,
                           safe_globals=tuple(s.checkpoint_safe_globals), layer=s.layer,
-                          seed=self.context["seed"], device=s.device, threads=s.threads)
+                          seed=self.context["seed"], device=s.device, threads=s.threads, precision=s.precision)
         return HubertFeatures(spec, self.context.get("model_cache", "."))
 
     def setup(self) -> None:
@@ -109,12 +115,14 @@ class UnitsStage(Stage):
         return {
             "hubert": self.hubert.identity,
             "hubert_layer": str(self.settings.layer),
+            "hubert_precision": self.settings.precision,
             "kmeans": f"k={prepared.get('k', km.k)} {source} sha256:{sha}",
             "transformers": metadata.version("transformers"),
             "torch": metadata.version("torch"),
         }
 
     def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
+        self.check_precision()
         km = self.settings.kmeans
         if not km.fit:
             if not km.centroids:
@@ -125,6 +133,19 @@ class UnitsStage(Stage):
             centroids, sha = load_centroids(Path(km.centroids).expanduser(), km.centroids_sha256)
             return {"centroids_sha256": sha, "k": len(centroids)}
         return self.fit_on_sample(input_shards)
+
+    def check_precision(self) -> None:
+        import torch
+
+        from stages.engines.hubert import PRECISIONS
+
+        s = self.settings
+        if s.precision not in PRECISIONS:
+            raise ConfigError(f"stages.units.precision must be one of {', '.join(PRECISIONS)}, got {s.precision!r}")
+        cuda = s.device.startswith("cuda") or (s.device == "auto" and torch.cuda.is_available())
+        if s.precision != "fp32" and not cuda:
+            raise ConfigError(f"stages.units.precision={s.precision} needs a CUDA device (device={s.device}); "
+                              "use fp32 on CPU")
 
     def fit_on_sample(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
         s, km, seed = self.settings, self.settings.kmeans, self.context["seed"]
@@ -169,7 +190,7 @@ class UnitsStage(Stage):
                 if len(clip) >= RATE * self.settings.min_seconds:
                     waves.append(clip)
         hubert = self.load_hubert()  # a local: the main process should not keep the model
-        frames = np.concatenate([f.numpy() for f in extract(hubert, waves, self.settings.batch_seconds)])
+        frames = np.concatenate([f.cpu().numpy() for f in extract(hubert, waves, self.settings.batch_seconds)])
         if len(frames) > self.settings.kmeans.max_sample_frames:
             keep = np.sort(rng.choice(len(frames), self.settings.kmeans.max_sample_frames, replace=False))
             frames = frames[keep]
@@ -227,10 +248,13 @@ def load_clip(struct: dict | None) -> np.ndarray:
     return audio.resample(clip, rate, RATE)
 
 
-def extract(hubert, clips: list[np.ndarray], batch_seconds: float) -> list:
-    """Features of every clip, in order, computed in length-sorted padded batches."""
+def extract(hubert, clips: list[np.ndarray], batch_seconds: float | None) -> list:
+    """Features of every clip, in order, computed in length-sorted padded batches (None: the
+    device's AUTO_BATCH_SECONDS; 0: one clip per forward pass)."""
     from stages.engines.hubert import length_batches
 
+    if batch_seconds is None:
+        batch_seconds = AUTO_BATCH_SECONDS.get(hubert.device.type, 0.0)
     out: list = [None] * len(clips)
     for batch in length_batches([len(c) for c in clips], int(batch_seconds * RATE)):
         for i, frames in zip(batch, hubert.features([clips[i] for i in batch])):

@@ -18,6 +18,7 @@ then equal per-clip features up to float rounding (tests/units/ checks the units
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -148,10 +149,15 @@ class HubertSpec:
     seed: int = 0  # for random weights
     device: str = "cpu"  # cpu | cuda | auto
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    precision: str = "fp32"  # fp32 | tf32 | bf16; the last two only on CUDA
+
+
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 class HubertFeatures:
-    """`features(waves)` -> one [frames, hidden] float32 tensor per 16 kHz clip."""
+    """`features(waves)` -> one [frames, hidden] float32 tensor per 16 kHz clip, on the model's
+    device (the centroid search runs there too, so GPU features never make a round trip)."""
 
     def __init__(self, spec: HubertSpec, model_cache: str = "."):
         import torch
@@ -164,6 +170,10 @@ class HubertFeatures:
             self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         else:
             self.device = torch.device(spec.device)
+        if spec.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {spec.precision!r}")
+        if spec.precision != "fp32" and self.device.type != "cuda":
+            raise ValueError(f"precision {spec.precision} needs a CUDA device; this one is {self.device}")
         if spec.checkpoint is None:
             config = HubertConfig(apply_spec_augment=False)
             with torch.random.fork_rng(devices=[]):
@@ -201,13 +211,32 @@ class HubertFeatures:
         batch = torch.zeros(len(waves), int(lengths.max()), device=self.device)
         for i, w in enumerate(waves):
             batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
-        with torch.inference_mode():
+        with torch.inference_mode(), self._precision():
             conv = self._conv_features(batch, lengths)  # [batch, channels, frames]
             frames = self.model._get_feat_extract_output_lengths(lengths)
             mask = torch.arange(conv.shape[-1], device=self.device)[None, :] < frames[:, None]
             hidden = self.model.feature_projection(conv.transpose(1, 2))
             hidden = self.model.encoder(hidden, attention_mask=mask).last_hidden_state
-        return [hidden[i, : int(n)].float().cpu() for i, n in enumerate(frames)]
+        return [hidden[i, :n].float() for i, n in enumerate(frames.tolist())]
+
+    @contextlib.contextmanager
+    def _precision(self):
+        """fp32 is exact fp32: TF32 convolutions (cuDNN's default) pick different rounding for
+        different batch shapes, so a batch would no longer give what each clip alone gives."""
+        import torch
+
+        if self.device.type != "cuda":
+            yield
+            return
+        tf32 = self.spec.precision == "tf32"
+        matmul = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        try:
+            with torch.backends.cudnn.flags(enabled=True, allow_tf32=tf32), \
+                    torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.spec.precision == "bf16"):
+                yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = matmul
 
     def _conv_features(self, batch, lengths):
 

@@ -113,3 +113,13 @@ def test_worker_processes_keep_the_order(mixed_data, omni_cfg):
     alone = [b["ids"] for b in ds]
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
     assert [b["ids"] for b in loader] == alone
+
+
+def test_synthetic_rows_take_recipe_sizes():
+    from omni.synthetic import make_rows
+
+    rows = make_rows(4, seed=3, seconds=(5.0, 10.0), words=(30, 51), units_per_item=554)
+    for row in rows:
+        assert 5.0 <= row["instruction_duration"] <= 10.0
+        assert 30 <= len(row["response"].split()) <= 50
+        assert len(row["response_units"]) == 554

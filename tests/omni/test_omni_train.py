@@ -47,3 +47,19 @@ def test_resumed_run_gives_the_same_next_loss(mixed_data, stage, omni_cfg):
     assert sorted(a) == sorted(b) == [1, 2, 3]
     for step in (1, 2, 3):
         assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
+
+
+def test_checkpoints_can_be_switched_off(tiny_data, omni_cfg):
+    run = train(omni_cfg(tiny_data, "run_name=no-checkpoints", "stage=1", "max_steps=2", "checkpoint.enabled=false"))
+    assert ckpt.checkpoints(run) == []
+    assert sorted(_losses(run, 1)) == [1, 2]
+
+
+def test_real_size_profile_has_the_recipe_shapes(tmp_path):
+    from omni.config import load_config
+
+    t = load_config([f"data_root={tmp_path}", "train=real_size"]).train
+    assert t.encoder.name is None and t.encoder.config.d_model == 1280 and t.encoder.config.encoder_layers == 32
+    assert t.llm.name is None and t.llm.config.hidden_size == 4096 and t.llm.config.num_hidden_layers == 32
+    assert t.llm.config.num_key_value_heads == 8 and t.llm.config.intermediate_size == 14336
+    assert (t.precision, t.batch_size, t.stage1.lr, t.decoder.ffn) == ("bf16", 32, 2.0e-5, 11008)  # from full

@@ -1,5 +1,6 @@
 """Batched HuBERT extraction gives the same features and units as one clip at a time."""
 import numpy as np
+import pytest
 import torch
 
 from stages.kmeans import UnitAssigner, fit_centroids, merge_repeats
@@ -50,3 +51,28 @@ def test_plain_padded_batch_would_change_the_short_clip(hubert, clips, alone):
     with torch.inference_mode():
         naive = hubert.model(batch, attention_mask=mask).last_hidden_state[0, : hubert.num_frames(len(short))]
     assert (naive - alone[1]).abs().max() > 1e-2
+
+
+def test_unset_batch_seconds_runs_one_clip_per_pass_on_cpu(hubert, clips, alone):
+    calls = []
+
+    class Counting:
+        device = hubert.device
+
+        def features(self, waves):
+            calls.append(len(waves))
+            return hubert.features(waves)
+
+    out = extract(Counting(), clips, batch_seconds=None)
+    assert calls == [1] * len(clips)
+    for a, b in zip(alone, out):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_reduced_precision_is_refused_off_cuda():
+    from stages.engines.hubert import HubertFeatures, HubertSpec
+
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        HubertFeatures(HubertSpec(seed=0, device="cpu", precision="bf16"))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        HubertFeatures(HubertSpec(seed=0, device="cpu", precision="fp16"))

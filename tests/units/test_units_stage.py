@@ -107,3 +107,12 @@ def test_recipe_centroids_from_a_file(tmp_path, hubert):
 
 def test_hubert_identity_depends_on_the_seed():
     assert HubertFeatures(HubertSpec(seed=1, layer=1)).identity != HubertFeatures(HubertSpec(seed=2, layer=1)).identity
+
+
+def test_reduced_precision_on_cpu_stops_before_any_work(tmp_path):
+    write_upstream(tmp_path)
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        Runner(run_config(tmp_path, units={"device": "cpu", "precision": "bf16"})).build()
+    with pytest.raises(ConfigError, match="must be one of"):
+        Runner(run_config(tmp_path, units={"precision": "half"})).build()
+    assert not Layout(tmp_path).shard("units", 0).exists()
