@@ -75,6 +75,19 @@ def all_reduce_sum(value: float, dist: Dist) -> float:
     return float(t.item())
 
 
+def sum_counts(counts: dict[str, int], dist: Dist) -> dict[str, int]:
+    """Per-key sums of every rank's counts (each rank gets the total)."""
+    if not dist.enabled:
+        return dict(counts)
+    gathered: list = [None] * dist.world
+    tdist.all_gather_object(gathered, dict(counts))
+    total: dict[str, int] = {}
+    for part in gathered:
+        for key, value in part.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
 def barrier(dist: Dist) -> None:
     if dist.enabled:
         tdist.barrier()

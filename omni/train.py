@@ -175,7 +175,8 @@ class Recipe:
             step = (epoch + 1) * self.steps_per_epoch
 
     def _end_of_epoch(self) -> None:
-        msg = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
+        dropped = distributed.sum_counts(self.dropped, self.dist)
+        msg = ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "none"
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(self.census[self.stage].skipped.items())) or "none"
         log.info("stage %d epoch %d done; skipped before training: %s; dropped while loading: %s",
                  self.stage, self.step // self.steps_per_epoch - 1, skipped, msg)
@@ -202,21 +203,33 @@ class Recipe:
         batches = self.micro_batches()
         interrupt = cfg.get("interrupt_after_steps")
         params = [p for p in self.model.parameters() if p.requires_grad]
+        last_good = None
         while self.step < self.total_steps:
             self.wrapped.train()
             start, loss_sum, tokens, items = time.perf_counter(), 0.0, 0, 0
             for i in range(self.accum):
-                batch = next(batches)
+                batch, weight = next(batches), 1.0
                 if not batch["ids"]:
-                    log.warning("a micro-batch lost all its items while loading; skipped")
-                    continue
-                batch = self._to_device(batch)
+                    if not self.dist.enabled:
+                        log.warning("a micro-batch lost all its items while loading; skipped")
+                        continue
+                    # Every rank must run forward and backward: DDP and FSDP exchange gradients
+                    # inside backward, and a rank that skipped would leave the others waiting.
+                    if last_good is None:
+                        raise RuntimeError(f"rank {self.dist.rank}: the first micro-batch lost all its items "
+                                           "while loading (see the dropped counts); fix or remove those rows")
+                    log.warning("a micro-batch lost all its items while loading; a zero-weighted repeat of the "
+                                "previous one keeps the ranks in step")
+                    batch, weight = last_good, 0.0
+                else:
+                    batch = last_good = self._to_device(batch)
                 with self._grad_sync(last=i == self.accum - 1), self._autocast():
                     loss = self.wrapped(batch)
-                (loss / self.accum).backward()
-                loss_sum += float(loss.detach()) / self.accum
-                tokens += int(batch["attention_mask"].sum())
-                items += len(batch["ids"])
+                (loss * weight / self.accum).backward()
+                if weight:
+                    loss_sum += float(loss.detach()) / self.accum
+                    tokens += int(batch["attention_mask"].sum())
+                    items += len(batch["ids"])
             if float(self.t.max_grad_norm) > 0:
                 torch.nn.utils.clip_grad_norm_(params, float(self.t.max_grad_norm))
             lr = self.optimizer.param_groups[0]["lr"]

@@ -22,6 +22,12 @@ def make_cfg(data_root, *overrides):
 
 
 @pytest.fixture(scope="session")
+def fast_overrides():
+    """The fast test settings as Hydra overrides (for runs started as a separate process)."""
+    return list(FAST)
+
+
+@pytest.fixture(scope="session")
 def omni_cfg():
     """make_cfg(data_root, *overrides): the config with the fast test settings."""
     return make_cfg
