@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from conftest import GOOD, TOO_LONG, stage_settings, with_engine
+from llm_items import GOOD, TOO_LONG, stage_settings, with_engine
 
 from pipeline.errors import InfrastructureError, ItemFailure
 from stages.engines.openai_server import OpenAIServerEngine, free_port

@@ -3,7 +3,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import FOREIGN, GOOD, INJECTION, TOO_LONG, stage_settings
+from llm_items import FOREIGN, GOOD, INJECTION, TOO_LONG, stage_settings
 
 from pipeline.errors import ItemFailure
 from stages.llm import engine_pool

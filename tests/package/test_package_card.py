@@ -2,7 +2,7 @@
 import json
 
 import yaml
-from conftest import TRAINED, build
+from package_upstream import TRAINED, build
 
 from pipeline.shards import Layout
 

@@ -2,7 +2,7 @@
 import json
 
 import soundfile as sf
-from conftest import TRAINED, response_text
+from package_upstream import TRAINED, response_text
 
 
 def test_llama_omni_items(package_run):

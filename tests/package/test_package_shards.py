@@ -5,7 +5,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from conftest import RESPONSES, TRAINED, instruction_text, response_text
+from package_upstream import RESPONSES, TRAINED, instruction_text, response_text
 
 from pipeline.ledger import errors_table
 from pipeline.shards import Layout
