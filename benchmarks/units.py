@@ -191,6 +191,25 @@ def compare(hubert, data, sizes: list[float], seconds: float) -> tuple[list, boo
     return alone, same_everywhere
 
 
+def best_batched_seconds(hubert, data, batch_seconds: float) -> float:
+    return min(timed(batched, hubert, data, batch_seconds)[0] for _ in range(2))
+
+
+def decode_share(data, extract_seconds: float) -> None:
+    """The units stage's own CPU work per clip: decoding the stored 16 kHz FLAC (as the speak
+    stage writes it) in one thread, against the batched extraction time."""
+    from stages import audio
+    from stages.units import load_clip
+
+    structs = [audio.audio_struct(audio.encode_flac(c, RATE), f"{i}.flac") for i, c in enumerate(data)]
+    started = time.perf_counter()
+    for struct in structs:
+        load_clip(struct)
+    took = time.perf_counter() - started
+    print(f"decoding the stored FLAC, one thread: {took:.2f} s = {took / extract_seconds:.2f}x the batched "
+          f"extraction time ({sum(len(c) for c in data) / RATE / took:.0f}x real time)")
+
+
 def sample_frames(features: list) -> np.ndarray:
     import torch
 
@@ -223,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{precision}, {where}")
         alone, same = compare(hubert, data, args.batch_seconds, seconds)
         same_everywhere &= same or precision != "fp32"  # only exact fp32 promises equal units
+        if precision == args.precision[0]:
+            decode_share(data, best_batched_seconds(hubert, data, args.batch_seconds[-1]))
         if reference is None:
             reference = alone
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -66,8 +67,10 @@ class UnitsSettings(StageSettings):
     precision: str = "fp32"  # HuBERT arithmetic: fp32 (exact; batches equal single clips) | tf32 | bf16 (CUDA only, faster, a few units differ)
     batch_seconds: float | None = None  # padded audio seconds per forward pass; None: AUTO_BATCH_SECONDS
     threads: int = 0  # torch CPU threads per worker; 0: torch's default
+    decode_threads: int = 4  # threads per worker decoding the stored audio before each forward pass
 
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "device", "batch_seconds", "threads"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "device", "batch_seconds", "threads",
+                                                          "decode_threads"})
 
 
 class UnitsStage(Stage):
@@ -203,8 +206,10 @@ class UnitsStage(Stage):
         s = self.settings
         results: list[dict | ItemFailure | None] = [None] * len(rows)
         clips: dict[int, np.ndarray] = {}
-        for position, row in enumerate(rows):
-            checked = self.checked_clip(row)
+        # Decoding is the stage's own CPU work; on a GPU it would otherwise rival the model's time.
+        with ThreadPoolExecutor(max(1, s.decode_threads)) as pool:  # libsndfile and soxr release the GIL
+            checked_rows = list(pool.map(self.checked_clip, rows))
+        for position, checked in enumerate(checked_rows):
             if isinstance(checked, ItemFailure):
                 results[position] = checked
             else:
