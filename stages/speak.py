@@ -28,7 +28,6 @@ TTS_ENGINES = {
     "piper": "stages.engines.piper_tts:PiperEngine",
     "flite": "stages.engines.flite_tts:FliteEngine",
     "cosyvoice": "stages.engines.cosyvoice_tts:CosyVoiceEngine",
-    "coqui_vits": "stages.engines.coqui_vits:CoquiVitsEngine",
 }
 
 VOICE_KEYS = {"engine", "speaker", "name"}  # the rest of a voice entry are engine options

@@ -13,7 +13,8 @@ those statistics would include the padding and every frame of the shorter clips 
 `features()` therefore applies that normalization to each clip's own frames only; the rest
 of the network is padding-safe (later convolutions only see real samples for the frames we
 keep, and the encoder zeroes padded frames and masks them out of attention). Batched features
-then equal per-clip features up to float rounding (tests/units/ checks the units are equal).
+then equal per-clip features up to float rounding (tests/units/ checks the units are equal), in
+exact fp32: TF32 and bf16 on CUDA round differently for different batch shapes.
 """
 from __future__ import annotations
 
