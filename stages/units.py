@@ -159,7 +159,7 @@ class UnitsStage(Stage):
         rng = np.random.default_rng(seed)
         picked = sorted(rng.choice(len(items), size=min(km.sample_items, len(items)), replace=False))
         sample = [items[i] for i in picked]
-        upstream = sorted({load_fingerprint(layout, s.speak_stage, shard) for shard, _ in sample})
+        upstream = sorted(load_fingerprint(layout, s.speak_stage, shard) for shard in {shard for shard, _ in sample})
         fitting = {k: v for k, v in dataclasses.asdict(km).items() if k not in ("centroids", "centroids_sha256")}
         key = digest({"checkpoint": s.checkpoint, "sha256": s.checkpoint_sha256, "layer": s.layer, "seed": seed,
                       "kmeans": fitting, "upstream": upstream, "sample": [i for _, i in sample]})
