@@ -10,7 +10,7 @@ Modules, one concept each:
   checkpoint.py  saving, finding and loading checkpoints (weights_only safe)
   metrics.py     CSV (and TensorBoard) logging
   distributed.py torchrun process group, DDP / FSDP2 wrapping
-  config.py      composing conf/train.yaml outside of @hydra.main
+  config.py      composing conf/train.yaml; the command line (user errors: one line, exit 2)
   train.py       the training recipe: setup / train / save_checkpoint / resume
   infer.py       answer one audio file with text and streamed units
   bench.py       CPU training throughput of the local profile

@@ -5,13 +5,16 @@
                       (only tensors and plain Python values: loads with weights_only=True)
   meta.json           stage, step, done (cheap to read without loading the optimizer state)
 
-A checkpoint folder is written under a temporary name and renamed when complete, so the latest
-complete checkpoint is always loadable.
+A checkpoint folder is written under a temporary name, fsynced and renamed when complete. A
+folder of the same name (a rerun of that step) is set aside first and deleted only after the new
+one is in, so a crash at any point leaves the latest complete checkpoint loadable. Leftovers of a
+killed save are ignored and cleaned up by the next save.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -21,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-_NAME = re.compile(r"^stage(\d)-step(\d{7})$")
+_NAME = re.compile(r"^(\.old-)?stage(\d)-step(\d{7})$")
+_FILES = ("trainer.pt", "model.safetensors", "meta.json")
+_PARTIAL = ".tmp-"  # being written or being deleted: never loaded, always removable
+_ASIDE = ".old-"    # complete, set aside while its replacement is renamed in
 
 
 @dataclass(frozen=True)
@@ -40,13 +46,16 @@ class Checkpoint:
 
 
 def checkpoints(run_dir: Path) -> list[Checkpoint]:
-    """Complete checkpoints of a run, oldest first (ordered by stage, then step)."""
+    """Complete checkpoints of a run, oldest first (ordered by stage, then step). One set aside by
+    a save that died before renaming its replacement in counts under its own name."""
     root = Path(run_dir) / "checkpoints"
     found = []
-    for p in root.glob("stage*-step*") if root.exists() else []:
+    for p in root.iterdir() if root.exists() else []:
         m = _NAME.match(p.name)
-        if m and all((p / f).exists() for f in ("trainer.pt", "model.safetensors", "meta.json")):
-            found.append(Checkpoint(p, int(m.group(1)), int(m.group(2))))
+        if not m or (m.group(1) and (root / p.name.removeprefix(_ASIDE)).exists()):
+            continue
+        if all((p / f).exists() for f in _FILES):
+            found.append(Checkpoint(p, int(m.group(2)), int(m.group(3))))
     return sorted(found, key=lambda c: (c.stage, c.step))
 
 
@@ -101,23 +110,50 @@ def set_rng_state(state: dict) -> None:
 
 def save(run_dir: Path, stage: int, step: int, model_state: dict, trainer_state: dict,
          keep_last: int = 2, config_yaml: str | None = None) -> Path:
-    """Write one checkpoint (with the config that made it) atomically; prune older intermediate
+    """Write one checkpoint (with the config that made it) durably; prune older intermediate
     ones of the same stage."""
     root = Path(run_dir) / "checkpoints"
+    if not root.exists():
+        root.mkdir(parents=True)
+        _fsync(root.parent)
+    _clean(root)
     final = root / f"stage{stage}-step{step:07d}"
-    tmp = root / f".tmp-{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp, aside = root / f"{_PARTIAL}{final.name}", root / f"{_ASIDE}{final.name}"
+    tmp.mkdir()
     save_weights(model_state, tmp / "model.safetensors")
     torch.save(trainer_state, tmp / "trainer.pt")
     meta = {"stage": stage, "step": step, "done": bool(trainer_state.get("done"))}
     (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
     if config_yaml is not None:
         (tmp / "config.yaml").write_text(config_yaml)
-    shutil.rmtree(final, ignore_errors=True)
+    for f in tmp.iterdir():
+        _fsync(f)
+    _fsync(tmp)
+    if final.exists():
+        final.rename(aside)
     tmp.rename(final)
+    _fsync(root)
+    shutil.rmtree(aside, ignore_errors=True)
     _prune(run_dir, stage, keep_last)
     return final
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _clean(root: Path) -> None:
+    """Remove what killed saves and prunes left behind; bring back a checkpoint that was set aside
+    for a replacement that never arrived."""
+    for p in root.iterdir():
+        if p.name.startswith(_ASIDE) and not (root / p.name.removeprefix(_ASIDE)).exists():
+            p.rename(root / p.name.removeprefix(_ASIDE))
+        elif p.name.startswith((_PARTIAL, _ASIDE)):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _prune(run_dir: Path, stage: int, keep_last: int) -> None:
@@ -125,4 +161,7 @@ def _prune(run_dir: Path, stage: int, keep_last: int) -> None:
     mine = [c for c in checkpoints(run_dir) if c.stage == stage]
     for c in mine[:-max(1, keep_last)]:
         if not c.meta.get("done"):
-            shutil.rmtree(c.path, ignore_errors=True)
+            # renamed first: a half-deleted folder must not look like a checkpoint
+            trash = c.path.with_name(_PARTIAL + c.path.name)
+            c.path.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)

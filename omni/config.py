@@ -1,13 +1,19 @@
-"""Loading the trainer's Hydra config outside of `@hydra.main` (tests, bench, infer)."""
+"""The trainer's Hydra config: composing conf/train.yaml (command lines, tests, bench, infer)."""
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_NAME = "train"
+
+
+class UserError(Exception):
+    """A mistake in the command line or the data folder: one line on stderr, exit code 2."""
 
 
 def conf_dir() -> Path:
@@ -20,12 +26,34 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose `conf/train.yaml` with Hydra-style overrides, e.g. ["data_root=/d", "train=full"]."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
 
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides or []))
-    return cfg
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+            return compose(config_name=CONFIG_NAME, overrides=list(overrides or []))
+    except HydraException as err:  # unknown key, bad override syntax, unknown profile
+        why = [str(e).splitlines()[0] for e in (err, err.__cause__) if str(e or "")]
+        raise UserError(" ".join(why)) from None
+
+
+def command_line(run: Callable[[DictConfig], object], usage: str, argv: list[str] | None = None) -> None:
+    """`python -m omni.X key=value ...`: compose the config and call `run(cfg)`; a UserError ends
+    the process with one line on stderr and exit code 2 instead of a traceback."""
+    argv = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(argv):
+        print(usage)
+        return
+    try:
+        cfg = load_config(argv)
+        missing = [k for k in cfg if OmegaConf.is_missing(cfg, k)]  # data_root: ???
+        if missing:
+            raise UserError(f"missing value for {', '.join(missing)} (e.g. {missing[0]}=...)")
+        run(cfg)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def run_dir(cfg: DictConfig) -> Path:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from . import audio as audio_io
+from .config import UserError
 from .model import IGNORE
 from .prompt import PromptBuilder
 
@@ -41,9 +42,11 @@ N_UNITS = 1000
 
 
 def shard_files(data_root: str, pattern: str = "train/*.parquet") -> list[str]:
+    if not os.path.isdir(str(data_root)):
+        raise UserError(f"data_root {data_root} is not a folder")
     files = sorted(glob.glob(os.path.join(str(data_root), pattern)))
     if not files:
-        raise FileNotFoundError(f"no training shards match {os.path.join(str(data_root), pattern)}")
+        raise UserError(f"no training shards match {os.path.join(str(data_root), pattern)}")
     return files
 
 

@@ -24,14 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
+
+from pipeline.shards import atomic_write_bytes
 
 from . import checkpoint as ckpt
 from . import distributed
 from .build import build_model, load_tokenizer
-from .config import conf_dir, run_dir, to_yaml
+from .config import UserError, command_line, run_dir, to_yaml
 from .data import MicroBatches, census, shard_files
 from .metrics import MetricsLog
 from .prompt import PromptBuilder
@@ -54,12 +55,15 @@ class Recipe:
 
     def __init__(self, cfg: DictConfig):
         self.cfg, self.t = cfg, cfg.train
+        self.stages = {"1": [1], "2": [2], "both": [1, 2]}.get(str(cfg.stage))
+        if self.stages is None:
+            raise UserError(f"stage={cfg.stage}: use 1, 2 or both")
         self.dist = distributed.init(cfg.device)
         self.run_dir = run_dir(cfg)
         self.files = shard_files(cfg.data_root, cfg.data.shards)
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
+            atomic_write_bytes(self.run_dir / "config.yaml", to_yaml(cfg).encode())
             _log_to_file(self.run_dir / "train.log")
         else:
             logging.getLogger("omni").setLevel(logging.WARNING)  # one voice on the console
@@ -75,7 +79,7 @@ class Recipe:
         self.stage = stage
         last = ckpt.latest(self.run_dir)
         if last is not None and not cfg.resume:
-            raise RuntimeError(f"{self.run_dir} already has checkpoints; set resume=true or another run_name")
+            raise UserError(f"{self.run_dir} already has checkpoints; set resume=true or another run_name")
         if last is not None and (last.stage > stage or (last.stage == stage and last.meta["done"])):
             log.info("stage %d is already done (%s)", stage, last.path.name)
             return False
@@ -122,11 +126,11 @@ class Recipe:
         log.info(c.message())
         per_step = int(t.micro_batch_size) * self.dist.world
         if int(t.batch_size) % per_step:
-            raise ValueError(f"batch_size {t.batch_size} is not a multiple of micro_batch_size x world = {per_step}")
+            raise UserError(f"batch_size {t.batch_size} is not a multiple of micro_batch_size x world = {per_step}")
         self.accum = int(t.batch_size) // per_step
         self.steps_per_epoch = c.train // int(t.batch_size)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"stage {stage} has {c.train} training items, fewer than one batch of {t.batch_size}")
+            raise UserError(f"stage {stage} has {c.train} training items, fewer than one batch of {t.batch_size}")
         total = int(t.epochs) * self.steps_per_epoch
         self.total_steps = min(total, int(cfg.max_steps)) if cfg.max_steps else total
         self.warmup = math.ceil(float(t.warmup_ratio) * self.total_steps)
@@ -310,9 +314,8 @@ class Recipe:
 
     # ------------------------------------------------------------------ all stages
     def run(self) -> None:
-        stages = {"1": [1], "2": [2], "both": [1, 2]}[str(self.cfg.stage)]
         try:
-            for stage in stages:
+            for stage in self.stages:
                 if self.setup(stage):
                     self.train()
                     del self.wrapped, self.model, self.optimizer, self.scheduler
@@ -345,9 +348,8 @@ def train(cfg: DictConfig) -> Path:
     return recipe.run_dir
 
 
-@hydra.main(config_path=str(conf_dir()), config_name="train", version_base=None)
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(argv: list[str] | None = None) -> None:
+    command_line(train, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
-"""Training: both losses fall when overfitting, and a resumed run continues exactly."""
+"""Training: both losses fall when overfitting, a resumed run continues exactly, the run's
+config is written atomically and user errors end in one line with exit code 2."""
+
+import os
 
 import pytest
 
 from omni import checkpoint as ckpt
+from omni.config import run_dir
 from omni.metrics import read
-from omni.train import train
+from omni.train import main, train
 
 
 def _losses(run_dir, stage, split="train"):
@@ -63,3 +67,37 @@ def test_real_size_profile_has_the_recipe_shapes(tmp_path):
     assert t.llm.name is None and t.llm.config.hidden_size == 4096 and t.llm.config.num_hidden_layers == 32
     assert t.llm.config.num_key_value_heads == 8 and t.llm.config.intermediate_size == 14336
     assert (t.precision, t.batch_size, t.stage1.lr, t.decoder.ffn) == ("bf16", 32, 2.0e-5, 11008)  # from full
+
+
+def test_config_yaml_is_replaced_atomically(tiny_data, omni_cfg, monkeypatch):
+    cfg = omni_cfg(tiny_data, "run_name=atomic-config", "stage=1", "max_steps=1")
+    run = run_dir(cfg)
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("old: 1\n")
+
+    def killed(*args, **kwargs):
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(os, "replace", killed)  # dies just before the new file takes the name
+    with pytest.raises(OSError, match="simulated"):
+        train(cfg)
+    assert (run / "config.yaml").read_text() == "old: 1\n"
+    assert os.listdir(run) == ["config.yaml"]  # no half-written file, no temp file left
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data_root={missing}"], "is not a folder"),
+    (["data_root={empty}"], "no training shards"),
+    (["data_root={data}", "train.epoch=3"], "train.epoch"),
+    (["data_root={data}", "stage=3"], "stage=3"),
+    ([], "data_root"),
+])
+def test_user_errors_give_one_line_and_exit_code_2(args, message, tiny_data, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(missing=tmp_path / "nope", empty=tmp_path / "empty", data=tiny_data) for a in args]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert "Traceback" not in err
