@@ -5,10 +5,13 @@ ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup build-dataset status errors test bench lint train infer
+.PHONY: setup lock build-dataset status errors test bench lint train infer
 
 setup:  ## create .venv with everything the default profile needs (idempotent)
 	./scripts/setup.sh
+
+lock:  ## regenerate requirements.lock from pyproject.toml + constraints.txt (then: make setup)
+	./scripts/lock.sh $(ARGS)
 
 build-dataset:  ## run the pipeline (default: local profile, the bundled sample, offline)
 	$(PY) -m pipeline build $(ARGS)
@@ -31,5 +34,5 @@ lint:
 train:  ## train LLaMA-Omni on the shards of a build (data_root=...)
 	$(PY) -m omni.train $(ARGS)
 
-infer:  ## speech in, text and units out: make infer ARGS="audio=FILE.wav"
+infer:  ## speech in, text and units out: make infer ARGS="data_root=data audio=FILE.wav"
 	$(PY) -m omni.infer $(ARGS)

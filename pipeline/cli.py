@@ -1,19 +1,28 @@
-"""Command line: `python -m pipeline {build,status,errors,schemas} [hydra overrides]`."""
+"""Command line: `python -m pipeline {build,status,errors,schemas} [hydra overrides]`.
+
+A user's mistake (a bad path, a typo in a setting, a data_root without a build) is one line on
+stderr and exit code 2; a bug is one line and exit code 1, its traceback in the run's log (and on
+the console with --debug).
+"""
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
+from pipeline import process_hygiene
 from pipeline.config import validate
+from pipeline.data_root import claim, require_build
+from pipeline.error_listing import print_errors
 from pipeline.errors import ConfigError, InfrastructureError
-from pipeline.ledger import errors_table, stage_status, write_dataset_record
+from pipeline.hub_downloads import hub_references
+from pipeline.ledger import stage_status, write_dataset_record
 from pipeline.progress import setup_logging
 from pipeline.shards import Layout
 
@@ -30,16 +39,25 @@ def load_config(overrides: list[str], config_name: str = "config"):
     return validate(cfg)
 
 
-def cmd_build(run) -> int:
+def cmd_build(run, args=None) -> int:
     from pipeline.runner import Runner
 
-    layout = Layout(run.context["data_root"])
-    log_path = setup_logging(layout.logs(), run.root.log_level)
+    runner = Runner(run)
+    runner.preflight()  # user errors before anything is written
+    root = claim(run.context["data_root"])
+    cleaned = process_hygiene.prepare(root, offline=run.root.offline)
+    layout = Layout(root)
+    log_path = setup_logging(layout.logs(), run.root.log_level, debug=args is not None and args.debug)
+    if any(cleaned.values()):
+        log.info("cleaned leftovers of an interrupted build: %s", cleaned)
     log.info("building into %s (profile %s); log: %s", layout.root, run.root.profile, log_path)
+    if not run.root.offline and (downloads := hub_references(run.resolved)):
+        log.info("online profile: may download (unless cached): %s", ", ".join(downloads))
     started = time.time()
     try:
-        summaries = Runner(run).build()
+        summaries = runner.build()
     except InfrastructureError as exc:
+        log.debug("infrastructure failure", exc_info=True)
         print(f"\nERROR: {exc}\nFinished shards are intact; fix the cause and rerun to resume.",
               file=sys.stderr)
         return 2
@@ -61,40 +79,67 @@ def print_status(run) -> None:
               f"{s['elapsed_s']:>9.1f}s  {'; '.join(x for x in (notes, extra) if x)}")
 
 
-def cmd_errors(run, stage: str | None) -> int:
-    table = errors_table(Layout(run.context["data_root"]), stage)
-    if table.num_rows == 0:
-        print("no errors recorded")
-        return 0
-    for row in table.to_pylist():
-        print(f"{row['stage']}\t{row['id']}\t{row['reason']}\t{row['detail'][:160]!r}")
+def cmd_status(run, args) -> int:
+    require_build(run.context["data_root"])
+    print_status(run)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    parser = argparse.ArgumentParser(prog="python -m pipeline")
-    parser.add_argument("command", choices=["build", "status", "errors", "schemas"])
+def cmd_errors(run, args) -> int:
+    require_build(run.context["data_root"])
+    names = [n.name for n in run.stages]
+    if args.stage is not None and args.stage not in names:
+        raise ConfigError(f"--stage {args.stage!r} is not a stage of this config; stages: {', '.join(names)}")
+    print_errors(Layout(run.context["data_root"]), args.stage, args.format)
+    return 0
+
+
+def cmd_schemas(run, args) -> int:
+    from pipeline.schemas import write_schemas
+
+    for path in write_schemas(run):
+        print(path)
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "status": cmd_status, "errors": cmd_errors, "schemas": cmd_schemas}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipeline",
+                                     description="Build, inspect and check an InstructS2S dataset.")
+    parser.add_argument("command", choices=list(COMMANDS))
     parser.add_argument("--stage", help="errors: only this stage")
+    parser.add_argument("--format", choices=["text", "tsv", "csv", "json"], default="text",
+                        help="errors: output format (text is escaped and shortened for a terminal)")
+    parser.add_argument("--debug", action="store_true", help="print tracebacks on the console too")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data_root=/tmp/x source.limit=20")
-    args = parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         run = load_config(args.overrides)
+        return COMMANDS[args.command](run, args)
     except ConfigError as exc:
+        log.debug("configuration error", exc_info=True)
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    if args.command == "build":
-        return cmd_build(run)
-    if args.command == "status":
-        print_status(run)
-        return 0
-    if args.command == "schemas":
-        from pipeline.schemas import write_schemas
-
-        for path in write_schemas(run):
-            print(path)
-        return 0
-    return cmd_errors(run, args.stage)
+    except InfrastructureError as exc:
+        log.debug("infrastructure failure", exc_info=True)
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line here, the traceback in the run's log
+        where = next((h.baseFilename for h in logging.getLogger().handlers
+                      if isinstance(h, logging.FileHandler)), None)
+        if where:
+            log.error("unexpected error", exc_info=True)
+        print(f"internal error: {type(exc).__name__}: {exc}" + (f" (traceback in {where})" if where else "")
+              + ("" if args.debug else "; rerun with --debug to see the traceback"), file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":

@@ -31,11 +31,21 @@ class RootSettings:
     shard_size: int = MISSING
     seed: int = MISSING
     model_cache: str = MISSING
+    offline: bool = False
     progress: bool = True
     log_level: str = "INFO"
     source: Any = None
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     stages: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if not str(self.data_root).strip():
+            raise ValueError("data_root is empty; give the folder of the build, e.g. data_root=data")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass
@@ -70,6 +80,8 @@ def _merge(schema, node, where: str):
         if missing:
             raise ConfigError(f"{where}: missing value for {', '.join(missing)}")
         return OmegaConf.to_object(merged)
+    except ValueError as exc:  # a settings class's own range/enum check (__post_init__)
+        raise ConfigError(f"{where}: {exc}") from None
     except OmegaConfBaseException as exc:
         raise ConfigError(f"{where}: {exc}".splitlines()[0] + f" (key: {getattr(exc, 'full_key', '?')})") from None
 
@@ -79,6 +91,8 @@ def validate(cfg: DictConfig) -> RunConfig:
     plain.pop("hydra", None)
     stages_node = dict(plain.get("stages") or {})
     only = stages_node.pop("only", None)
+    if isinstance(only, str):  # stages.only=ingest: one stage, as if written [ingest]
+        only = [only]
     shards = _shard_range(stages_node.pop("shards", None))
     root = _merge(RootSettings, {**plain, "stages": {}}, "config")
     if root.shard_size < 1:

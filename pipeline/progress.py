@@ -29,7 +29,21 @@ class StageProgress:
         self.bar.close()
 
 
-def setup_logging(log_dir: Path, level: str = "INFO") -> Path:
+class ConsoleFormatter(logging.Formatter):
+    """One line per message: tracebacks go to the log file (and here only when debugging)."""
+
+    def __init__(self, debug: bool):
+        super().__init__("%(levelname)s %(message)s")
+        self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.debug:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
+                                            "stack_info": None})
+        return super().format(record)
+
+
+def setup_logging(log_dir: Path, level: str = "INFO", debug: bool = False) -> Path:
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     root = logging.getLogger()
@@ -40,8 +54,8 @@ def setup_logging(log_dir: Path, level: str = "INFO") -> Path:
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     file_handler.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    console.setLevel(level)
+    console.setFormatter(ConsoleFormatter(debug))
+    console.setLevel(level.upper())
     root.addHandler(file_handler)
     root.addHandler(console)
     return path

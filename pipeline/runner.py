@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.config import RunConfig, StageNode
+from pipeline.data_root import claim, remove_stale_temp_files
 from pipeline.errors import ConfigError, InfrastructureError
 from pipeline.executors import Executor, make_executor
 from pipeline.fingerprint import digest, shard_fingerprint
 from pipeline.progress import StageProgress
 from pipeline.registry import stage_class
-from pipeline.shards import SHARD_DIGITS, Layout, atomic_write_json, remove_stale_temp_files
+from pipeline.shards import SHARD_DIGITS, Layout, atomic_write_json
 from pipeline.stage import SourceStage, Stage
 from pipeline.task import ShardTask
 
@@ -171,15 +172,29 @@ class Runner:
                 if len(stem) == SHARD_DIGITS and stem.isdigit() and int(stem) >= num_shards:
                     path.unlink()
 
+    def preflight(self) -> list[StageNode]:
+        """User errors that can be found before any work: one line, nothing written."""
+        selected = self.order()
+        names = {n.name for n in selected}
+        for node in selected:
+            stage = self.describe(node)
+            stage.check()
+            for upstream in stage.input_columns():
+                if upstream not in names and load_record(self.layout.stage_record(upstream)) is None:
+                    raise ConfigError(f"stage {node.name!r} needs {upstream!r}, which has not run in "
+                                      f"{self.layout.root}; add it to stages.only or build it first")
+        return selected
+
     def build(self) -> list[dict]:
+        selected = self.preflight()
+        claim(self.context["data_root"])
         # A slice run must not delete temp files that concurrent slices are writing.
-        cleanup = self.layout.root.exists() and self.run.shards is None
-        removed = remove_stale_temp_files(self.layout.root) if cleanup else 0
+        removed = remove_stale_temp_files(self.layout.root) if self.run.shards is None else 0
         if removed:
             log.info("removed %d temporary files left by an interrupted run", removed)
         summaries = []
         try:
-            for node in self.order():
+            for node in selected:
                 summaries.append(self.run_stage(node))
         except InfrastructureError as exc:
             log.error("run stopped: %s. Finished shards are kept; rerun to resume.", exc)

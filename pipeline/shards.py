@@ -92,12 +92,3 @@ def file_sha256(path: Path) -> str:
 
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, columns=columns)
-
-
-def remove_stale_temp_files(root: Path) -> int:
-    """Leftovers of a killed run; never read, safe to delete."""
-    removed = 0
-    for tmp in root.rglob(".*.tmp-*"):
-        tmp.unlink(missing_ok=True)
-        removed += 1
-    return removed

@@ -16,6 +16,13 @@ class StageSettings:
 
     kind: str = "?"  # which Stage class runs this node (see pipeline.registry)
     workers: int = 1  # processes for this stage (local executor); 1 = in-process
+    fault_fraction: float = 0.0  # testing: the engine raises on this share of items, chosen by id hash
+
+    def __post_init__(self):
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if not 0.0 <= self.fault_fraction <= 1.0:
+            raise ValueError(f"fault_fraction must be between 0 and 1, got {self.fault_fraction}")
 
     # Fields that change speed, never output: left out of the fingerprint.
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers"})
@@ -59,6 +66,10 @@ class Stage:
         """Versions of the engines and models this stage uses, for the ledger."""
         return {}
 
+    def check(self) -> None:
+        """Optional, before the run claims its data_root: what settings alone cannot show (a
+        source file exists and is readable). Raise ConfigError with one line."""
+
     def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
         """Optional, once per run in the main process before any shard task (e.g. fit k-means
         on a sample of all shards). Returns JSON-able values that reach every worker as
@@ -71,7 +82,9 @@ class Stage:
 
     # -- helpers ---------------------------------------------------------------------------
     def fail(self, item_id: str, reason: str, detail: Any = "") -> ItemFailure:
-        return ItemFailure(id=item_id, reason=reason, detail=str(detail)[:2000])
+        # backslashreplace: a detail quoting bad text (a lone surrogate) must still be storable
+        text = str(detail)[:2000].encode("utf-8", "backslashreplace").decode("utf-8")
+        return ItemFailure(id=item_id, reason=reason, detail=text)
 
     def count(self, metric: str, n: int = 1) -> None:
         """Per-shard counters (cache hits, retries...) recorded in the shard's ledger entry."""

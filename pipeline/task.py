@@ -1,6 +1,7 @@
 """One shard task: a pure function of (stage settings, input shards). Any executor runs it."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import traceback
@@ -73,11 +74,31 @@ def join_inputs(inputs: dict[str, str], columns: dict[str, list[str] | dict[str,
     return joined or []
 
 
+class InjectedFault(RuntimeError):
+    """Raised in place of the engine for items chosen by `fault_fraction` (fault-injection tests)."""
+
+
+def injected_fault(item_id: str, fraction: float) -> bool:
+    """A deterministic `fraction` of ids, the same in every run and process."""
+    if fraction <= 0:
+        return False
+    h = int.from_bytes(hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+    return h / 2**64 < fraction
+
+
+def call_engine(stage: Stage, rows: list[dict]) -> list[dict | ItemFailure]:
+    fraction = stage.settings.fault_fraction
+    faulty = [r["id"] for r in rows if injected_fault(r["id"], fraction)]
+    if faulty:
+        raise InjectedFault(f"injected fault (fault_fraction={fraction}) for {faulty[0]}")
+    return stage.process(rows)
+
+
 def process_isolating_failures(stage: Stage, rows: list[dict]) -> list[dict | ItemFailure]:
     """Run the batch; if it raises (not infrastructure), retry one by one to find the bad item."""
     counted = stage.metrics.copy()
     try:
-        return stage.process(rows)
+        return call_engine(stage, rows)
     except Exception as exc:
         if is_infrastructure(exc):
             raise

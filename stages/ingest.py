@@ -11,9 +11,13 @@ import pyarrow as pa
 
 from pipeline.stage import SourceStage, StageSettings
 from stages import ingest_filters as filters
+from stages.records import check_record
 from stages.selection import write_selection
-from stages.sources import SourcePart, SourceSettings, part_identity, raw_records
+from stages.sources import SourcePart, SourceSettings, check_part, part_identity, raw_records
+from stages.text.clean import clean_text, has_speakable_text
 from stages.text.validate import not_english
+
+ALPACA_INPUT_POLICIES = ("merge", "drop_nonempty", "instruction_only")
 
 
 @dataclass
@@ -29,17 +33,34 @@ class IngestSettings(StageSettings):
     max_equations: int = 2  # math: operators between terms tolerated before a drop
     drop_non_english: bool = True  # drop prompts that are not English
     dedupe_text: bool = True  # drop later items whose prompt equals an earlier one (case/space-insensitive)
+    max_record_bytes: int = 1_000_000  # a source record larger than this is ledgered, not parsed
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.alpaca_input not in ALPACA_INPUT_POLICIES:
+            raise ValueError(f"alpaca_input must be one of {', '.join(ALPACA_INPUT_POLICIES)}, "
+                             f"got {self.alpaca_input!r}")
+        for name in ("max_input_words", "max_chars", "max_record_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.max_url_share <= 1:
+            raise ValueError(f"max_url_share must be between 0 and 1, got {self.max_url_share}")
+        if self.max_equations < 0:
+            raise ValueError(f"max_equations must be >= 0, got {self.max_equations}")
+        if self.source.limit is not None and self.source.limit < 0:
+            raise ValueError(f"source.limit must be >= 0 (or null for all), got {self.source.limit}")
 
 
 OUTPUT = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("instruction", pa.string()), ("context", pa.string()),
     ("prompt", pa.string()), ("reference_response", pa.string()),
+    ("prompt_raw", pa.string()),  # the prompt as the source wrote it, before clean_text (lineage)
 ])
 
 
 class IngestStage(SourceStage):
     Settings: ClassVar = IngestSettings
-    version = "1"
+    version = "2"
 
     def output_schema(self) -> pa.Schema:
         return OUTPUT
@@ -48,26 +69,33 @@ class IngestStage(SourceStage):
         src = self.settings.source
         return {"parts": [part_identity(p) for p in self.parts()], "limit": src.limit}
 
+    def check(self) -> None:
+        for part in self.parts():
+            check_part(part)
+
     def parts(self) -> list[SourcePart]:
         return list(self.settings.source.parts or [])
 
     def read(self) -> Iterator[dict]:
         """All parts in order, capped at source.limit, duplicates marked (not yet dropped:
         the drop happens in process() so it lands in the ledger like every other drop)."""
-        records = itertools.chain.from_iterable(raw_records(p) for p in self.parts())
+        max_bytes = self.settings.max_record_bytes
+        records = itertools.chain.from_iterable(raw_records(p, max_bytes) for p in self.parts())
         if self.settings.source.limit is not None:
             records = itertools.islice(records, self.settings.source.limit)
-        seen_ids: set[str] = set()
-        seen_texts: dict[bytes, str] = {}
+        seen_ids: dict[str, str] = {}  # id -> location of the row that has it
+        seen_texts: dict[bytes, str] = {}  # prompt digest -> "id (location)" of its first row
         for record in records:
-            record["duplicate_of"] = None
+            record["collision"] = None
+            where = f"{record['id']} ({record['location']})"
             if record["id"] in seen_ids:
-                record["duplicate_of"] = record["id"]
+                record["collision"] = ("duplicate_id", f"the row at {record['location']} has id {record['id']}, "
+                                       f"already taken by the row at {seen_ids[record['id']]}")
             elif self.settings.dedupe_text and (key := text_key(record)) is not None:
-                record["duplicate_of"] = seen_texts.setdefault(key, record["id"])
-                if record["duplicate_of"] == record["id"]:
-                    record["duplicate_of"] = None
-            seen_ids.add(record["id"])
+                first = seen_texts.setdefault(key, where)
+                if first != where:
+                    record["collision"] = ("duplicate_text", f"same prompt as {first}")
+            seen_ids.setdefault(record["id"], record["location"])
             yield record
 
     def finalize(self, shard_paths: list[str]) -> None:
@@ -79,18 +107,21 @@ class IngestStage(SourceStage):
     def ingest_one(self, row: dict):
         item_id = row["id"]
         if row.get("problem"):
-            return self.fail(item_id, "unreadable_record", row["problem"])
-        if row.get("duplicate_of") == item_id:
-            return self.fail(item_id, "duplicate_id", f"id {item_id} appeared earlier in the source")
-        if row.get("duplicate_of"):
-            return self.fail(item_id, "duplicate_text", f"same prompt as {row['duplicate_of']}")
+            return self.fail(item_id, "unreadable_record", f"{row['location']}: {row['problem']}")
+        if row.get("collision"):
+            return self.fail(item_id, *row["collision"])
         record = json.loads(row["raw"])
         if not isinstance(record, dict):
-            return self.fail(item_id, "bad_record", f"expected an object, got {type(record).__name__}")
+            return self.fail(item_id, "bad_record",
+                             f"{row['location']}: expected an object, got {type(record).__name__}")
         fields = alpaca_fields(record) if row["source"] == "alpaca" else ultrachat_fields(record)
         if isinstance(fields, str):
-            return self.fail(item_id, "bad_record", fields)
-        instruction, context, reference = fields
+            return self.fail(item_id, "bad_record", f"{row['location']}: {fields}")
+        raw_prompt = "\n".join(x for x in fields[:2] if x)
+        instruction, context, reference = (clean_text(x) for x in fields)
+        if not has_speakable_text(instruction):
+            return self.fail(item_id, "empty_after_cleaning",
+                             f"{row['location']}: no letters or digits left after cleaning {fields[0][:200]!r}")
         prompt = self.apply_input_policy(instruction, context)
         if prompt is None:
             return self.fail(item_id, "alpaca_input_dropped",
@@ -98,8 +129,11 @@ class IngestStage(SourceStage):
         reason = self.speech_filter(prompt)
         if reason:
             return self.fail(item_id, reason[0], f"{reason[1]}: {prompt[:300]}")
-        return {"id": item_id, "source": row["source"], "instruction": instruction, "context": context,
-                "prompt": prompt, "reference_response": reference}
+        item = {"id": item_id, "source": row["source"], "instruction": instruction, "context": context,
+                "prompt": prompt, "reference_response": reference, "prompt_raw": raw_prompt}
+        if problem := check_record(item):
+            return self.fail(item_id, "unreadable_record", f"{row['location']}: after cleaning, {problem}")
+        return item
 
     def apply_input_policy(self, instruction: str, context: str) -> str | None:
         if not context:

@@ -50,6 +50,7 @@ class SpeakSettings(StageSettings):
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "threads"})
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.voices:
             raise ConfigError("speak: `voices` must list at least one voice")
         for voice in self.voices:

@@ -8,6 +8,7 @@ run's own features (the local default), cached under ${data_root}/cache/kmeans/.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, InfrastructureError, ItemFailure
-from pipeline.fingerprint import digest
+from pipeline.fingerprint import digest, output_settings
 from pipeline.shards import Layout
 from pipeline.stage import Stage, StageSettings
 from stages import audio
@@ -66,11 +67,46 @@ class UnitsSettings(StageSettings):
     device: str = "auto"  # cpu | cuda | auto
     precision: str = "fp32"  # HuBERT arithmetic: fp32 (exact; batches equal single clips) | tf32 | bf16 (CUDA only, faster, a few units differ)
     batch_seconds: float | None = None  # padded audio seconds per forward pass; None: AUTO_BATCH_SECONDS
-    threads: int = 0  # torch CPU threads per worker; 0: torch's default
+    threads: int = 2  # CPU threads (torch, OpenMP, BLAS) of HuBERT and k-means; changes float rounding
     decode_threads: int = 4  # threads per worker decoding the stored audio before each forward pass
 
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "device", "batch_seconds", "threads",
-                                                          "decode_threads"})
+    # `threads` is not among them: the thread count splits HuBERT's float sums differently, so it
+    # changes features, centroids and units (see pinned_threads).
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "device", "batch_seconds", "decode_threads"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1 (the CPU threads units computes with), got {self.threads}")
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int):
+    """Run the block with exactly `threads` threads in torch and in every OpenMP and BLAS pool
+    (scikit-learn's k-means, numpy), then put back what was there.
+
+    The thread count changes HuBERT's features in the last bits (float sums are split across
+    threads), and with them the fitted centroids and some units, so it is a setting, not
+    whatever the process holds. That depends on what ran before in the process: CTranslate2's
+    Whisper (the verify stages) sets OpenMP's count to its `cpu_threads` as it loads, and when
+    torch was loaded first (vLLM's stages ran in the same process) the call lands in torch's
+    OpenMP runtime. A straight build computed units with 1 thread, a resumed one (LLM stages
+    skipped) or a units-only run with torch's default. Pinned around each computation, not once
+    in setup(): other stages may run in between, and the count is per OS thread.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=threads):
+        torch.set_num_threads(threads)
+        try:
+            if torch.get_num_threads() != threads:  # vLLM's CPU worker makes the call a no-op where it runs
+                raise InfrastructureError(f"units: torch would not use {threads} threads "
+                                          f"(it uses {torch.get_num_threads()}); its units would not be reproducible")
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 class UnitsStage(Stage):
@@ -91,8 +127,9 @@ class UnitsStage(Stage):
         s = self.settings
         spec = HubertSpec(checkpoint=s.checkpoint, checkpoint_sha256=s.checkpoint_sha256,
                           safe_globals=tuple(s.checkpoint_safe_globals), layer=s.layer,
-                          seed=self.context["seed"], device=s.device, threads=s.threads, precision=s.precision)
-        return HubertFeatures(spec, self.context.get("model_cache", "."))
+                          seed=self.context["seed"], device=s.device, precision=s.precision)
+        with pinned_threads(s.threads):
+            return HubertFeatures(spec, self.context.get("model_cache", "."))
 
     def setup(self) -> None:
         self.hubert = self.load_hubert()
@@ -160,21 +197,25 @@ class UnitsStage(Stage):
         picked = sorted(rng.choice(len(items), size=min(km.sample_items, len(items)), replace=False))
         sample = [items[i] for i in picked]
         upstream = sorted(load_fingerprint(layout, s.speak_stage, shard) for shard in {shard for shard, _ in sample})
-        fitting = {k: v for k, v in dataclasses.asdict(km).items() if k not in ("centroids", "centroids_sha256")}
-        key = digest({"checkpoint": s.checkpoint, "sha256": s.checkpoint_sha256, "layer": s.layer, "seed": seed,
-                      "kmeans": fitting, "upstream": upstream, "sample": [i for _, i in sample]})
+        # Every setting that can change the sampled features or the fit (threads, precision,
+        # min_seconds, the checkpoint, the k-means settings...): those of the shard fingerprint.
+        settings = output_settings(s)
+        settings["kmeans"] = {k: v for k, v in dataclasses.asdict(km).items()
+                              if k not in ("centroids", "centroids_sha256")}
+        key = digest({"settings": settings, "seed": seed, "upstream": upstream, "sample": [i for _, i in sample]})
         relative = f"cache/kmeans/units-{key}.npy"
         path = layout.root / relative
         if path.exists():
             _, sha = load_centroids(path)
             log.info("units: reusing k-means centroids %s", relative)
         else:
-            features = self.sample_features(input_shards[s.speak_stage], sample, rng)
-            if len(features) < km.k:
-                raise ConfigError(f"units: k-means with k={km.k} needs at least {km.k} frames; this run's sample "
-                                  f"has {len(features)}. Lower stages.units.kmeans.k or build more items.")
-            log.info("units: fitting k-means (k=%d) on %d frames of %d items", km.k, len(features), len(sample))
-            centroids = fit_centroids(features, km.k, seed, km.batch_size, km.max_iter, km.n_init)
+            with pinned_threads(s.threads):
+                features = self.sample_features(input_shards[s.speak_stage], sample, rng)
+                if len(features) < km.k:
+                    raise ConfigError(f"units: k-means with k={km.k} needs at least {km.k} frames; this run's "
+                                      f"sample has {len(features)}. Lower stages.units.kmeans.k or build more items.")
+                log.info("units: fitting k-means (k=%d) on %d frames of %d items", km.k, len(features), len(sample))
+                centroids = fit_centroids(features, km.k, seed, km.batch_size, km.max_iter, km.n_init)
             sha = save_centroids(path, centroids)
         return {"file": relative, "centroids_sha256": sha, "k": km.k}
 
@@ -215,9 +256,11 @@ class UnitsStage(Stage):
             else:
                 clips[position] = checked
         positions = list(clips)
-        features = extract(self.hubert, [clips[p] for p in positions], s.batch_seconds)
-        for position, frames in zip(positions, features):
-            units = merge_repeats(self.assign(frames))
+        with pinned_threads(s.threads):
+            features = extract(self.hubert, [clips[p] for p in positions], s.batch_seconds)
+            assigned = [self.assign(frames) for frames in features]
+        for position, frames, frame_units in zip(positions, features, assigned):
+            units = merge_repeats(frame_units)
             seconds = len(clips[position]) / RATE
             results[position] = {"id": rows[position]["id"], "units": units.tolist(),
                                  "unit_frames": len(frames), "units_per_second": len(units) / seconds}

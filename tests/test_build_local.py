@@ -8,6 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.ledger import errors_table
+from pipeline.shards import Layout
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ["ingest", "rewrite", "respond", "speak_instruction", "speak_response",
           "verify_instruction", "verify_response", "units", "package"]
@@ -40,12 +43,24 @@ def test_every_stage_wrote_its_shards_and_ledger(built):
     assert "ingest" in result.stdout and "package" in result.stdout  # the status table
 
 
+def test_every_item_is_a_training_row_or_a_ledgered_drop(built):
+    """The mechanism, not a yield: how many items survive moves with the CPU and the engines'
+    kernels; that each one is either kept or dropped once, with a reason, must not."""
+    root, _ = built
+    kept = [i for p in sorted((root / "train").glob("*.parquet"))
+            for i in pq.read_table(p, columns=["id"])["id"].to_pylist()]
+    drops = errors_table(Layout(root)).to_pylist()
+    assert all(d["reason"] and d["detail"] for d in drops)
+    assert len(kept) + len(drops) == 12
+    assert len(set(kept) | {d["id"] for d in drops}) == 12
+
+
 def test_training_shards_card_and_export_exist(built):
     root, _ = built
     train = sorted((root / "train").glob("*.parquet"))
     assert train, "package wrote no training shards"
     table = pq.read_table(train[0])
-    assert table.num_rows >= 3
+    assert table.num_rows >= 1, "no item of 12 survived: see `make errors` for why"
     row = table.slice(0, 1).to_pylist()[0]
     assert row["instruction_spoken"] and row["response"] and len(row["response_units"]) > 10
     assert row["response_audio"]["bytes"][:4] == b"fLaC"

@@ -149,7 +149,6 @@ class HubertSpec:
     layer: int = 11  # 1-based transformer layer whose output is the feature
     seed: int = 0  # for random weights
     device: str = "cpu"  # cpu | cuda | auto
-    threads: int = 0  # torch CPU threads; 0 leaves torch's default
     precision: str = "fp32"  # fp32 | tf32 | bf16; the last two only on CUDA
 
 
@@ -164,8 +163,8 @@ class HubertFeatures:
         import torch
         from transformers import HubertConfig, HubertModel
 
-        if spec.threads > 0:
-            torch.set_num_threads(spec.threads)
+        # CPU threads are the caller's to set, around each call (units: pinned_threads): a count
+        # set here, once, would not survive what other engines of the process do to it.
         self.spec = spec
         if spec.device == "auto":
             self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

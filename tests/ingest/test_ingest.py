@@ -34,7 +34,7 @@ def test_sample_items_are_ingested_and_bad_ones_ledgered_with_reasons(tmp_path):
         "alpaca-000006": "code", "alpaca-000009": "not_english", "alpaca-000010": "bad_record",
         "alpaca-000011": "duplicate_text", "alpaca-000012": "alpaca_input_dropped", "alpaca-000013": "math",
         "alpaca-000024": "bad_record", "ultrachat-1005": "code", "ultrachat-1009": "bad_record",
-        "ultrachat-1015": "bad_record", "ultrachat-000017": "unreadable_record",
+        "ultrachat-1015": "bad_record", "ultrachat#000017": "unreadable_record",
     }
     for item_id, reason in expected.items():
         assert errors[item_id]["reason"] == reason, (item_id, errors[item_id])
@@ -74,7 +74,8 @@ def test_ultrachat_keeps_the_first_user_turn_only(tmp_path):
                                                   "And double rainbows?", "Two reflections."]}))
     rows, _ = ingest(tmp_path / "run", "source=ultrachat", f"source.path={path}")
     assert rows == [{"id": "ultrachat-7", "source": "ultrachat", "instruction": "How do rainbows form?",
-                     "context": "", "prompt": "How do rainbows form?", "reference_response": "Light refracts."}]
+                     "context": "", "prompt": "How do rainbows form?", "reference_response": "Light refracts.",
+                     "prompt_raw": "How do rainbows form?"}]
 
 
 def test_hub_source_unreachable_is_an_infrastructure_failure(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ import pyarrow as pa
 from omegaconf import OmegaConf
 
 from pipeline.config import validate
+from pipeline.data_root import claim
 from pipeline.fingerprint import digest
 from pipeline.shards import Layout, atomic_write_json, to_table, write_table
 from pipeline.task import ERROR_SCHEMA
@@ -64,6 +65,7 @@ def speak_row(item_id: str, clip: np.ndarray, speaker: str = "piper:joe", rate: 
 def write_stage(root, stage: str, kind: str, shards: list[list[dict]], errors: list[list[dict]] | None = None,
                 engine_versions: dict | None = None) -> None:
     """Shard files, error files and ledger records, as the engine would have written them."""
+    claim(str(root))  # a build's folder, as a runner leaves it
     layout = Layout(root)
     schema = pa.schema([("id", STRING), *SCHEMAS[kind]])
     for index, rows in enumerate(shards):

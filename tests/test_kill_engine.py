@@ -1,0 +1,99 @@
+"""Kills during a real vLLM stage: the whole build killed leaves no process and no shared memory
+behind; the engine process killed alone is a clear infrastructure error; a rerun resumes."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import process_hygiene as ph
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def start(root: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "build", f"data_root={root}", "progress=false", "source.limit=8",
+         "stages.only=[ingest,rewrite]", "stages.rewrite.engine.cpu_kvcache_gib=1"],
+        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def build_processes(root: Path) -> list[int]:
+    return [pid for pid, owner in ph.tagged_processes().items() if ph.owner_root(owner) == str(root)]
+
+
+def engine_process(root: Path) -> int | None:
+    for pid in build_processes(root):
+        try:
+            # vLLM's EngineCore: a spawned multiprocessing child (titled VLLM::EngineCore where
+            # setproctitle is installed)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if "EngineCore" in cmdline or "spawn_main" in cmdline:
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def first_generation_cached(root: Path) -> bool:
+    cache = root / "cache" / "llm"
+    return cache.is_dir() and any(p.is_file() for p in cache.rglob("*"))
+
+
+def our_shm() -> set[str]:
+    return {p.name for p in ph.SHM_DIR.iterdir()} if ph.SHM_DIR.is_dir() else set()
+
+
+def leaked_shm(before: set[str]) -> set[str]:
+    new = {n for n in our_shm() - before if any(n.startswith(p.rstrip("*")) for p in ph.SHM_PATTERNS)}
+    return new - ph.held_shm()
+
+
+def test_kills_during_the_llm_stage(tmp_path):
+    root = tmp_path / "run"
+    shm_before = our_shm()
+
+    # 1. SIGKILL of the whole process group while the engine generates.
+    build = start(root)
+    wait_for(lambda: first_generation_cached(root) or build.poll() is not None, 600, "a first generation")
+    assert build.poll() is None, build.communicate()[1][-3000:]
+    os.killpg(build.pid, signal.SIGKILL)
+    build.communicate()
+    wait_for(lambda: not build_processes(root), 30, "the reaper to stop the engine")
+    wait_for(lambda: not leaked_shm(shm_before), 30, "the reaper to remove the shared memory")
+
+    # 2. The engine process alone killed mid-shard: one clear error, exit code 2, no traceback.
+    for item in (root / "cache" / "llm").rglob("*"):  # generate again rather than read the cache
+        if item.is_file():
+            item.unlink()
+    build = start(root)
+    engine = wait_for(lambda: (first_generation_cached(root) and engine_process(root)) or build.poll() is not None,
+                      600, "the engine")
+    assert build.poll() is None, build.communicate()[1][-3000:]
+    os.kill(engine, signal.SIGKILL)
+    _, err = build.communicate(timeout=300)
+    assert build.returncode == 2, err[-3000:]
+    assert "ERROR:" in err and "Traceback" not in err.split("ERROR:")[-1]
+    assert not (root / "manifests" / "rewrite" / "shard-00000.json").exists()
+
+    # 3. A rerun resumes and finishes.
+    build = start(root)
+    _, err = build.communicate(timeout=900)
+    assert build.returncode == 0, err[-3000:]
+    assert (root / "manifests" / "rewrite" / "shard-00000.json").exists()
+    wait_for(lambda: not build_processes(root), 30, "the engine to stop after a finished build")

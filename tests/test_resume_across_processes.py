@@ -1,0 +1,92 @@
+"""A build killed with SIGKILL part way and rerun in a new process ends byte for byte like one
+that ran straight through; so does a fresh process that reruns only units and package.
+
+Every stage runs in one process, so a stage must not inherit numerics from what ran before it
+there. It did: loading CTranslate2's Whisper (the verify stages) sets OpenMP's thread count, which
+lands in torch's pool when torch was loaded first (by vLLM's stages). A straight build computed
+HuBERT features with 1 thread, a resumed one (LLM stages skipped) with torch's default, and the
+k-means centroids, units and training shards differed.
+"""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# The smallest part of the sample that keeps enough verified speech for the default k-means (k=100).
+OVERRIDES = ["source.limit=4", "progress=false"]
+# Logged by faster-whisper for the first clip verify_instruction checks: a model stage is underway.
+KILL_AT = "faster_whisper: Processing audio"
+TIMEOUT_S = 1200
+
+
+def command(root: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline", "build", f"data_root={root}", *OVERRIDES, *extra]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def build(root: Path, *extra: str) -> None:
+    result = subprocess.run(command(root, *extra), cwd=REPO, env=environment(), capture_output=True, text=True,
+                            timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+def logged(root: Path, marker: str) -> bool:
+    return any(marker in p.read_text(errors="replace") for p in (root / "logs").glob("*.log"))
+
+
+def build_killed_at(root: Path, marker: str) -> None:
+    """Start a build in its own process group and SIGKILL the whole group once `marker` is logged."""
+    proc = subprocess.Popen(command(root), cwd=REPO, env=environment(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + TIMEOUT_S
+    try:
+        while not logged(root, marker):
+            assert proc.poll() is None, f"the build ended (rc={proc.returncode}) before logging {marker!r}"
+            assert time.time() < deadline, f"no {marker!r} in the log after {TIMEOUT_S}s"
+            time.sleep(0.2)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (root / "manifests" / "units").exists(), "killed too late: units had already run"
+
+
+def shard_hashes(root: Path) -> dict[str, str]:
+    files = [*root.glob("stages/*/*.parquet"), *root.glob("train/*.parquet"),
+             *(p for p in root.glob("export/**/*") if p.is_file())]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(files)}
+
+
+def differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
+    return sorted(name for name in a.keys() | b.keys() if a.get(name) != b.get(name))
+
+
+def test_killed_and_rerun_builds_match_an_uninterrupted_one(tmp_path):
+    straight, killed, partial = tmp_path / "straight", tmp_path / "killed", tmp_path / "partial"
+    build(straight)
+    expected = shard_hashes(straight)
+    assert any(name.startswith("stages/units/") for name in expected)
+    assert any(name.startswith("train/") for name in expected)
+
+    build_killed_at(killed, KILL_AT)
+    build(killed)
+    assert differences(expected, shard_hashes(killed)) == []
+
+    # A fresh process that runs only units (k-means fitted again) and package, on a copy.
+    shutil.copytree(straight, partial)
+    for path in ["stages/units", "stages/package", "manifests/units", "manifests/package", "train", "export",
+                 "cache/kmeans"]:
+        shutil.rmtree(partial / path)
+    build(partial, "stages.only=[units,package]")
+    assert differences(expected, shard_hashes(partial)) == []
