@@ -5,7 +5,7 @@ ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup lock build-dataset status errors test bench lint train infer
+.PHONY: setup lock build-dataset status errors test test-nightly bench lint train infer
 
 setup:  ## create .venv with everything the default profile needs (idempotent)
 	./scripts/setup.sh
@@ -24,6 +24,9 @@ errors:  ## every dropped item with its stage and reason
 
 test:  ## the test suite (offline, real small engines)
 	$(PY) -m pytest -q $(ARGS)
+
+test-nightly:  ## the long kill-and-resume tests over every model stage
+	$(PY) -m pytest -q -m nightly $(ARGS)
 
 bench:  ## benchmarks: ratios measured side by side
 	$(PY) -m benchmarks $(ARGS)

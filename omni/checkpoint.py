@@ -14,7 +14,6 @@ killed save are ignored and cleaned up by the next save.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from pipeline.shards import fsync_path
 
 _NAME = re.compile(r"^(\.old-)?stage(\d)-step(\d{7})$")
 _FILES = ("trainer.pt", "model.safetensors", "meta.json")
@@ -115,7 +116,7 @@ def save(run_dir: Path, stage: int, step: int, model_state: dict, trainer_state:
     root = Path(run_dir) / "checkpoints"
     if not root.exists():
         root.mkdir(parents=True)
-        _fsync(root.parent)
+        fsync_path(root.parent)
     _clean(root)
     final = root / f"stage{stage}-step{step:07d}"
     tmp, aside = root / f"{_PARTIAL}{final.name}", root / f"{_ASIDE}{final.name}"
@@ -127,23 +128,15 @@ def save(run_dir: Path, stage: int, step: int, model_state: dict, trainer_state:
     if config_yaml is not None:
         (tmp / "config.yaml").write_text(config_yaml)
     for f in tmp.iterdir():
-        _fsync(f)
-    _fsync(tmp)
+        fsync_path(f)
+    fsync_path(tmp)
     if final.exists():
         final.rename(aside)
     tmp.rename(final)
-    _fsync(root)
+    fsync_path(root)
     shutil.rmtree(aside, ignore_errors=True)
     _prune(run_dir, stage, keep_last)
     return final
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _clean(root: Path) -> None:

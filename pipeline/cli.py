@@ -45,9 +45,9 @@ def cmd_build(run, args=None) -> int:
     runner = Runner(run)
     runner.preflight()  # user errors before anything is written
     root = claim(run.context["data_root"])
-    cleaned = process_hygiene.prepare(root, offline=run.root.offline)
     layout = Layout(root)
     log_path = setup_logging(layout.logs(), run.root.log_level, debug=args is not None and args.debug)
+    cleaned = process_hygiene.prepare(root, offline=run.root.offline)
     if any(cleaned.values()):
         log.info("cleaned leftovers of an interrupted build: %s", cleaned)
     log.info("building into %s (profile %s); log: %s", layout.root, run.root.profile, log_path)
@@ -95,11 +95,17 @@ def cmd_errors(run, args) -> int:
 
 
 def cmd_schemas(run, args) -> int:
-    from pipeline.schemas import write_schemas
+    """Check the checked-in shard schemas against the code; --write rewrites them."""
+    from pipeline.schemas import schema_drift, write_schemas
 
-    for path in write_schemas(run):
-        print(path)
-    return 0
+    if args.write:
+        for path in write_schemas(run):
+            print(path)
+        return 0
+    drift = schema_drift(run)
+    print(f"schemas differ from the code: {', '.join(drift)} (rewrite with --write)" if drift
+          else "schemas match the code")
+    return 1 if drift else 0
 
 
 COMMANDS = {"build": cmd_build, "status": cmd_status, "errors": cmd_errors, "schemas": cmd_schemas}
@@ -112,6 +118,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stage", help="errors: only this stage")
     parser.add_argument("--format", choices=["text", "tsv", "csv", "json"], default="text",
                         help="errors: output format (text is escaped and shortened for a terminal)")
+    parser.add_argument("--write", action="store_true", help="schemas: rewrite manifests/schemas/ (default: check)")
     parser.add_argument("--debug", action="store_true", help="print tracebacks on the console too")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data_root=/tmp/x source.limit=20")
     return parser.parse_intermixed_args(argv)

@@ -12,18 +12,21 @@ behind: the children keep running and the segments stay mapped in nobody. So:
   its business);
 - a new build on the same data_root first stops tagged processes whose build is gone (the
   reaper may have been killed too) and removes shared memory of those patterns that no process
-  has held for SHM_GRACE_S.
+  has held for SHM_GRACE_S (loky's semaphores only once the process named in them is gone).
 """
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 OWNER_VAR = "INSTRUCTS2S_OWNER"
 SHM_DIR = Path("/dev/shm")
 # Names Python's multiprocessing.shared_memory, its semaphores and loky give their files.
@@ -65,7 +68,7 @@ def owner_root(owner: str) -> str:
 
 def owner_alive(owner: str) -> bool:
     _, pid, started = owner.rsplit("|", 2)
-    return start_time(int(pid)) == started
+    return start_time(int(pid)) == started and alive(int(pid))  # a zombie is dead: not yet reaped
 
 
 def tagged_processes() -> dict[int, str]:
@@ -148,6 +151,16 @@ def held_shm(pids: list[int] | None = None) -> set[str]:
     return held
 
 
+_LOKY_NAME = re.compile(r"^(?:sem\.)?loky-(\d+)-")
+
+
+def named_by(pids) -> set[str]:
+    """loky's semaphores carry their creator's pid in their name, and are not mapped while idle."""
+    if not SHM_DIR.is_dir():
+        return set()
+    return {p.name for p in SHM_DIR.iterdir() if (m := _LOKY_NAME.match(p.name)) and int(m.group(1)) in pids}
+
+
 def ours(name: str) -> bool:
     return any(fnmatch.fnmatch(name, p) for p in SHM_PATTERNS)
 
@@ -161,6 +174,8 @@ def remove_unheld_shm(min_age_s: float = 0.0, only: set[str] | None = None) -> i
     for path in SHM_DIR.iterdir():
         if not ours(path.name) or path.name in held or (only is not None and path.name not in only):
             continue
+        if (m := _LOKY_NAME.match(path.name)) and alive(int(m.group(1))):
+            continue  # idle loky semaphores are unmapped; their creator still uses them
         try:
             stat = path.stat()
             if stat.st_uid != os.getuid() or now - stat.st_mtime < min_age_s:
@@ -189,13 +204,31 @@ def reap(owner: str, poll_s: float = 0.5) -> None:
     family: dict[int, str] = {}  # pid -> start time, of every process the build started
     while owner_alive(owner):
         pids = descendants(build_pid) | {pid for pid, tag in tagged_processes().items() if tag == owner}
+        pids.discard(os.getpid())  # the reaper is the build's child too
         family.update({pid: start_time(pid) for pid in pids if pid not in family})
         seen |= {name for name in held_shm([build_pid, *pids]) if ours(name)}
+        seen |= named_by(family.keys() | {build_pid})
         time.sleep(poll_s)
-    stop_pids([pid for pid, started in family.items() if started and start_time(pid) == started])
-    stop_processes(lambda tag: tag == owner)
-    remove_unheld_shm(only=seen)
+    victims = {pid for pid, started in family.items() if started and start_time(pid) == started}
+    victims |= {pid for pid, tag in tagged_processes().items() if tag == owner}
+    stopped = stop_pids(sorted(victims))
+    removed, deadline = 0, time.time() + 15
+    while True:  # a process that was just stopped may still be releasing its mappings
+        removed += remove_unheld_shm(only=seen)
+        if not any((SHM_DIR / name).exists() for name in seen) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    log.info("build %s ended: stopped %d of the %d processes it started, removed %d of %d shared-memory files",
+             build_pid, stopped, len(family), removed, len(seen))
 
 
 if __name__ == "__main__":
-    reap(sys.argv[1])
+    logs = Path(owner_root(sys.argv[1])) / "logs"
+    if logs.is_dir():
+        logging.basicConfig(filename=logs / "reaper.log", level=logging.INFO,
+                            format="%(asctime)s %(levelname)s reaper: %(message)s")
+    try:
+        reap(sys.argv[1])
+    except Exception:
+        log.exception("reaper failed")
+        raise

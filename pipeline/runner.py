@@ -114,6 +114,7 @@ class Runner:
     def run_stage(self, node: StageNode) -> dict:
         stage = self.describe(node)
         started = time.time()
+        log.info("stage %s: started", node.name)
         counter = [0]
         if isinstance(stage, SourceStage):
             tasks = self.source_tasks(node, stage, counter)

@@ -18,6 +18,16 @@ def stage_schemas(run: RunConfig) -> dict[str, list[dict]]:
     return out
 
 
+def schema_drift(run: RunConfig, directory: Path = SCHEMA_DIR) -> list[str]:
+    """Stages whose checked-in schema differs from (or is missing for) what the code writes."""
+    drift = []
+    for name, fields in stage_schemas(run).items():
+        path = directory / f"{name}.json"
+        if not path.exists() or json.loads(path.read_text()).get("fields") != fields:
+            drift.append(name)
+    return drift
+
+
 def write_schemas(run: RunConfig, directory: Path = SCHEMA_DIR) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -1,4 +1,4 @@
-"""Kills during a real vLLM stage: the whole build killed leaves no process and no shared memory
+"""Kills during a real vLLM stage: the build process killed leaves no process and no shared memory
 behind; the engine process killed alone is a clear infrastructure error; a rerun resumes."""
 import os
 import signal
@@ -27,16 +27,19 @@ def build_processes(root: Path) -> list[int]:
     return [pid for pid, owner in ph.tagged_processes().items() if ph.owner_root(owner) == str(root)]
 
 
-def engine_process(root: Path) -> int | None:
-    for pid in build_processes(root):
+def reapers() -> list[int]:
+    return [pid for pid, owner in ph.tagged_processes().items() if owner == ""]
+
+
+def engine_process(build: subprocess.Popen) -> int | None:
+    """vLLM's EngineCore: a child of the build (forked, so it may not carry the owner tag)."""
+    for pid in ph.descendants(build.pid):
         try:
-            # vLLM's EngineCore: a spawned multiprocessing child (titled VLLM::EngineCore where
-            # setproctitle is installed)
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            if "EngineCore" in cmdline or "spawn_main" in cmdline:
-                return pid
         except OSError:
             continue
+        if "EngineCore" in cmdline:
+            return pid
     return None
 
 
@@ -68,13 +71,16 @@ def test_kills_during_the_llm_stage(tmp_path):
     root = tmp_path / "run"
     shm_before = our_shm()
 
-    # 1. SIGKILL of the whole process group while the engine generates.
+    # 1. SIGKILL of the build process alone while the engine generates: its children are orphaned.
     build = start(root)
     wait_for(lambda: first_generation_cached(root) or build.poll() is not None, 600, "a first generation")
     assert build.poll() is None, build.communicate()[1][-3000:]
-    os.killpg(build.pid, signal.SIGKILL)
+    children = ph.descendants(build.pid) - set(reapers())
+    assert engine_process(build) in children
+    build.kill()
     build.communicate()
-    wait_for(lambda: not build_processes(root), 30, "the reaper to stop the engine")
+    wait_for(lambda: not any(ph.alive(p) for p in children) and not build_processes(root), 30,
+             "the reaper to stop the engine")
     wait_for(lambda: not leaked_shm(shm_before), 30, "the reaper to remove the shared memory")
 
     # 2. The engine process alone killed mid-shard: one clear error, exit code 2, no traceback.
@@ -82,7 +88,7 @@ def test_kills_during_the_llm_stage(tmp_path):
         if item.is_file():
             item.unlink()
     build = start(root)
-    engine = wait_for(lambda: (first_generation_cached(root) and engine_process(root)) or build.poll() is not None,
+    engine = wait_for(lambda: (first_generation_cached(root) and engine_process(build)) or build.poll() is not None,
                       600, "the engine")
     assert build.poll() is None, build.communicate()[1][-3000:]
     os.kill(engine, signal.SIGKILL)

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 # The smallest part of the sample that keeps enough verified speech for the default k-means (k=100).
 OVERRIDES = ["source.limit=4", "progress=false"]
@@ -42,8 +44,9 @@ def logged(root: Path, marker: str) -> bool:
     return any(marker in p.read_text(errors="replace") for p in (root / "logs").glob("*.log"))
 
 
-def build_killed_at(root: Path, marker: str) -> None:
-    """Start a build in its own process group and SIGKILL the whole group once `marker` is logged."""
+def build_killed_at(root: Path, marker: str, stage: str, delay_s: float = 0.0) -> None:
+    """Start a build in its own process group and SIGKILL the whole group `delay_s` after
+    `marker` is logged, while `stage` has not finished."""
     proc = subprocess.Popen(command(root), cwd=REPO, env=environment(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + TIMEOUT_S
@@ -52,6 +55,7 @@ def build_killed_at(root: Path, marker: str) -> None:
             assert proc.poll() is None, f"the build ended (rc={proc.returncode}) before logging {marker!r}"
             assert time.time() < deadline, f"no {marker!r} in the log after {TIMEOUT_S}s"
             time.sleep(0.2)
+        time.sleep(delay_s)
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -59,7 +63,7 @@ def build_killed_at(root: Path, marker: str) -> None:
             pass
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert not (root / "manifests" / "units").exists(), "killed too late: units had already run"
+    assert not (root / "manifests" / stage / "stage.json").exists(), f"killed too late: {stage} had finished"
 
 
 def shard_hashes(root: Path) -> dict[str, str]:
@@ -72,21 +76,38 @@ def differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
     return sorted(name for name in a.keys() | b.keys() if a.get(name) != b.get(name))
 
 
-def test_killed_and_rerun_builds_match_an_uninterrupted_one(tmp_path):
-    straight, killed, partial = tmp_path / "straight", tmp_path / "killed", tmp_path / "partial"
-    build(straight)
-    expected = shard_hashes(straight)
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("straight")
+    build(root)
+    expected = shard_hashes(root)
     assert any(name.startswith("stages/units/") for name in expected)
     assert any(name.startswith("train/") for name in expected)
+    return root, expected
 
-    build_killed_at(killed, KILL_AT)
+
+def test_killed_and_rerun_builds_match_an_uninterrupted_one(tmp_path, straight):
+    root, expected = straight
+    killed, partial = tmp_path / "killed", tmp_path / "partial"
+    build_killed_at(killed, KILL_AT, "verify_instruction")
     build(killed)
     assert differences(expected, shard_hashes(killed)) == []
 
     # A fresh process that runs only units (k-means fitted again) and package, on a copy.
-    shutil.copytree(straight, partial)
+    shutil.copytree(root, partial)
     for path in ["stages/units", "stages/package", "manifests/units", "manifests/package", "train", "export",
                  "cache/kmeans"]:
         shutil.rmtree(partial / path)
     build(partial, "stages.only=[units,package]")
     assert differences(expected, shard_hashes(partial)) == []
+
+
+# The other model stages, killed a few seconds into their work: `make test-nightly`.
+@pytest.mark.nightly
+@pytest.mark.parametrize("stage", ["rewrite", "respond", "speak_instruction", "speak_response",
+                                   "verify_response", "units", "package"])
+def test_a_kill_in_any_stage_reruns_to_the_same_bytes(tmp_path, straight, stage):
+    _, expected = straight
+    build_killed_at(tmp_path, f"stage {stage}: started", stage, delay_s=3.0)
+    build(tmp_path)
+    assert differences(expected, shard_hashes(tmp_path)) == []

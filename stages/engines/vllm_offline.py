@@ -7,8 +7,10 @@ work done per step is the same as `LLM.chat`'s.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 from typing import Optional
 
 from pipeline.errors import InfrastructureError
@@ -81,19 +83,20 @@ class VllmOfflineEngine:
         results: list[Optional[Generation]] = [None] * len(requests)
         engine = self.llm.llm_engine
         try:
-            while engine.has_unfinished_requests():
-                for output in engine.step():
-                    i = position.get(output.request_id)
-                    if i is None or not output.finished:
-                        continue
-                    best = output.outputs[0]
-                    results[i] = Generation(
-                        text=best.text,
-                        finish_reason=str(best.finish_reason),
-                        prompt_tokens=len(output.prompt_token_ids or []),
-                        completion_tokens=len(best.token_ids),
-                    )
-                    on_done(i, results[i])
+            with wake_on_engine_death(engine.engine_core):
+                while engine.has_unfinished_requests():
+                    for output in engine.step():
+                        i = position.get(output.request_id)
+                        if i is None or not output.finished:
+                            continue
+                        best = output.outputs[0]
+                        results[i] = Generation(
+                            text=best.text,
+                            finish_reason=str(best.finish_reason),
+                            prompt_tokens=len(output.prompt_token_ids or []),
+                            completion_tokens=len(best.token_ids),
+                        )
+                        on_done(i, results[i])
         except Exception as exc:
             from vllm.v1.engine.exceptions import EngineDeadError
 
@@ -116,3 +119,32 @@ class VllmOfflineEngine:
     def close(self) -> None:
         """Stop vLLM's engine processes now rather than at interpreter exit."""
         self.llm.llm_engine.engine_core.shutdown()
+
+
+@contextlib.contextmanager
+def wake_on_engine_death(client, poll_s: float = 0.5):
+    """vLLM's in-process client (0.32) waits forever for outputs when its EngineCore process dies
+    mid-generation: its monitor marks the engine dead and stops the output thread without
+    queueing an error. While generating, watch that mark and queue the error ourselves, so the
+    step raises EngineDeadError (an infrastructure failure) instead of hanging."""
+    outputs, resources = getattr(client, "outputs_queue", None), getattr(client, "resources", None)
+    if outputs is None or resources is None:  # another client kind: nothing to watch
+        yield
+        return
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(poll_s):
+            if getattr(resources, "engine_dead", False):
+                from vllm.v1.engine.exceptions import EngineDeadError
+
+                outputs.put_nowait(EngineDeadError())
+                return
+
+    thread = threading.Thread(target=watch, name="vllm-engine-death-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
