@@ -29,10 +29,15 @@ def is_build(root: Path) -> bool:
     return (root / MARKER).is_file() or (root / "manifests" / "dataset.json").is_file()
 
 
+def holds_only_ours(root: Path) -> bool:
+    """Only folders a build owns (a launcher may write logs/ before the first job starts)."""
+    return all(p.name in OWNED_DIRS and p.is_dir() for p in root.iterdir())
+
+
 def claim(data_root: str) -> Path:
     """Make data_root ours for a build, or refuse with one line."""
     root = check_path(data_root)
-    if root.exists() and any(root.iterdir()) and not is_build(root):
+    if root.exists() and not holds_only_ours(root) and not is_build(root):
         raise ConfigError(f"data_root {root} is not empty and holds no build of this tool "
                           f"(no {MARKER} file): choose a new or empty folder")
     root.mkdir(parents=True, exist_ok=True)

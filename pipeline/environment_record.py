@@ -32,9 +32,11 @@ def canonical_name(name: str) -> str:
 
 def package_freeze() -> dict[str, str]:
     """Every importable distribution and its version, sorted by normalized name. When a name is
-    installed twice on sys.path, the first one wins, as for imports."""
+    installed twice on sys.path, the first one wins, as for imports. Copies vendored inside
+    another package (setuptools puts its `_vendor` folder on sys.path once imported) are not
+    installed packages and are left out."""
     versions: dict[str, str] = {}
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(path=[p for p in sys.path if "_vendor" not in Path(p).parts]):
         name = dist.metadata["Name"]
         if name:
             versions.setdefault(canonical_name(name), dist.version)
