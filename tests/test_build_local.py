@@ -1,35 +1,20 @@
-"""The README's build, for real: the local profile end to end on part of the bundled sample."""
+"""The README's build, for real: the local profile end to end on the first items of the bundled sample."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from local_build import run_build
 
 from pipeline.ledger import errors_table
 from pipeline.shards import Layout
 
-REPO = Path(__file__).resolve().parents[1]
 STAGES = ["ingest", "rewrite", "respond", "speak_instruction", "speak_response",
           "verify_instruction", "verify_response", "units", "package"]
 
 
-def build(data_root: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "pipeline", "build", f"data_root={data_root}",
-                           "progress=false", *overrides],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("local-build")
-    # Items 0-11 of the sample: numbers, currency, dates, symbols, code, lists, non-English, bad rows.
-    result = build(root, "source.limit=12")
-    assert result.returncode == 0, result.stderr[-4000:]
-    return root, result
+def built(local_build):
+    return local_build
 
 
 def test_every_stage_wrote_its_shards_and_ledger(built):
@@ -53,7 +38,7 @@ def test_every_item_is_a_training_row_or_a_ledgered_drop(built):
     assert all(d["reason"] and d["detail"] for d in drops)
     dropped = {d["id"] for d in drops}  # an item can fail in both parallel branches (instruction, response)
     assert len(kept) == len(set(kept)) and not dropped & set(kept)
-    assert len(kept) + len(dropped) == 12
+    assert len(kept) + len(dropped) == 4
 
 
 def test_training_shards_card_and_export_exist(built):
@@ -61,7 +46,7 @@ def test_training_shards_card_and_export_exist(built):
     train = sorted((root / "train").glob("*.parquet"))
     assert train, "package wrote no training shards"
     table = pq.read_table(train[0])
-    assert table.num_rows >= 1, "no item of 12 survived: see `make errors` for why"
+    assert table.num_rows >= 1, "no item of 4 survived: see `make errors` for why"
     row = table.slice(0, 1).to_pylist()[0]
     assert row["instruction_spoken"] and row["response"] and len(row["response_units"]) > 10
     assert row["response_audio"]["bytes"][:4] == b"fLaC"
@@ -76,7 +61,7 @@ def test_response_audio_round_trips_through_whisper(built):
 
 def test_a_second_build_does_no_work(built):
     root, _ = built
-    result = build(root, "source.limit=12")
+    result = run_build(root)
     assert result.returncode == 0, result.stderr[-4000:]
     dataset = json.loads((root / "manifests" / "dataset.json").read_text())
     assert all(s["shards_run"] == 0 for s in dataset["stages"]), dataset["stages"]

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from local_build import LOCAL_BUILD as OVERRIDES  # the shared straight build's settings
 
 REPO = Path(__file__).resolve().parents[1]
-# The smallest part of the sample that keeps enough verified speech for the default k-means (k=100).
-OVERRIDES = ["source.limit=4", "progress=false"]
 # Logged by faster-whisper for the first clip verify_instruction checks: a model stage is underway.
 KILL_AT = "faster_whisper: Processing audio"
 TIMEOUT_S = 1200
@@ -77,9 +76,8 @@ def differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("straight")
-    build(root)
+def straight(local_build) -> tuple[Path, dict[str, str]]:
+    root, _ = local_build
     expected = shard_hashes(root)
     assert any(name.startswith("stages/units/") for name in expected)
     assert any(name.startswith("train/") for name in expected)

@@ -1,0 +1,15 @@
+"""The end-to-end tests' build: the local profile on the first items of the bundled sample."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# Enough verified speech for the default k-means (k=100) while keeping the build to minutes.
+LOCAL_BUILD = ["source.limit=4", "progress=false"]
+
+
+def run_build(data_root: Path, *overrides: str, timeout: float = 1500) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", "build", f"data_root={data_root}", *LOCAL_BUILD,
+                           *overrides], cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=timeout)
