@@ -149,7 +149,7 @@ def parse_line(line: bytes, max_record_bytes: int) -> tuple[object, str | None]:
     return record, check_record(record)
 
 
-_NEXT_RECORD = re.compile(r"\}\s*,\s*(?=\{)")
+_NEXT_RECORD = re.compile(r",\s*(?=\{)")
 
 
 def read_json_array(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
@@ -180,14 +180,12 @@ def read_json_array(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
             problem = (f"record of {end - pos} characters, over max_record_bytes={max_record_bytes}"
                        if end - pos > max_record_bytes else check_record(record))
         except (json.JSONDecodeError, RecursionError) as exc:
-            record, problem, end = None, _syntax_problem(exc), _resync(text, pos)
+            record, problem, end = None, _syntax_problem(exc), _resync(text, pos + 1)
         yield SourceRow(index, where, record, problem)
         index += 1
         pos = _skip_space(text, end)
         if pos < len(text) and text[pos] == ",":
-            pos += 1
-        elif pos < len(text) and text[pos] != "]":
-            pos = _resync(text, pos)
+            pos += 1  # (a missing comma between two whole records costs nothing: parsing goes on)
     if text[_skip_space(text, pos + 1):].strip():
         raise ConfigError(f"source file {path} has content after the closing ']' of its list")
 
@@ -214,10 +212,11 @@ def _skip_space(text: str, pos: int) -> int:
 
 
 def _resync(text: str, pos: int) -> int:
-    """After a broken record, the start of the next one (`},{`), or the list's end."""
+    """After the start of a broken record, the comma before the next record (`, {`), or the
+    list's end. A broken record holding `, {` itself (a list of objects) splits into more rows."""
     match = _NEXT_RECORD.search(text, pos)
     if match:
-        return match.start() + 1  # just after the '}' that closed the last good record
+        return match.start()
     end = text.rfind("]")
     return end if end > pos else len(text)
 

@@ -52,6 +52,16 @@ def test_a_json_array_isolates_bad_bytes_and_syntax_errors_per_record(tmp_path):
     assert "rows.json record 3 (line 5)" in errors["alpaca-000003"]["detail"]
 
 
+def test_a_json_array_with_garbage_or_a_missing_comma_loses_no_record(tmp_path):
+    good = [json.dumps({**GOOD, "instruction": f"Name {n} kinds of clouds."}).encode() for n in ("two", "three", "four")]
+    path = tmp_path / "rows.json"
+    path.write_bytes(b"[" + good[0] + b" " + good[1] + b", garbage, " + good[2] + b"]")
+    rows, errors = ingest(tmp_path / "run", "source=alpaca", f"source.path={path}")
+    assert [r["prompt"] for r in rows] == ["Name two kinds of clouds.", "Name three kinds of clouds.",
+                                           "Name four kinds of clouds."]
+    assert [e["reason"] for e in errors.values()] == ["unreadable_record"]
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"  \n", "is empty"),
