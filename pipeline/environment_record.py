@@ -33,14 +33,20 @@ def canonical_name(name: str) -> str:
 def package_freeze() -> dict[str, str]:
     """Every importable distribution and its version, sorted by normalized name. When a name is
     installed twice on sys.path, the first one wins, as for imports. Copies vendored inside
-    another package (setuptools puts its `_vendor` folder on sys.path once imported) are not
-    installed packages and are left out."""
+    another package (setuptools puts its `_vendor` folder on sys.path once imported, ray its
+    `thirdparty_files`) are not installed packages and are left out."""
     versions: dict[str, str] = {}
-    for dist in metadata.distributions(path=[p for p in sys.path if "_vendor" not in Path(p).parts]):
+    for dist in metadata.distributions(path=[p for p in sys.path if not _inside_a_package(p)]):
         name = dist.metadata["Name"]
         if name:
             versions.setdefault(canonical_name(name), dist.version)
     return dict(sorted(versions.items()))
+
+
+def _inside_a_package(path_entry: str) -> bool:
+    parts = Path(path_entry).parts
+    roots = [i for i, part in enumerate(parts) if part in ("site-packages", "dist-packages")]
+    return "_vendor" in parts or bool(roots and roots[-1] < len(parts) - 1)
 
 
 def cpu_record(cpuinfo: str | None = None) -> dict:

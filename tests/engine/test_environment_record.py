@@ -75,3 +75,16 @@ def test_recording_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_packages_vendored_on_sys_path_are_not_in_the_freeze():
+    import ray  # noqa: F401  (puts ray/thirdparty_files, with its own colorama, on sys.path)
+    import setuptools  # noqa: F401  (puts setuptools/_vendor on sys.path)
+
+    from pipeline.environment_record import _inside_a_package, package_freeze
+
+    assert _inside_a_package("/v/lib/python3.11/site-packages/ray/thirdparty_files")
+    assert _inside_a_package("/v/lib/python3.11/site-packages/setuptools/_vendor")
+    assert not _inside_a_package("/v/lib/python3.11/site-packages")
+    freeze = package_freeze()
+    assert "ray" in freeze and "jaraco-text" not in freeze
