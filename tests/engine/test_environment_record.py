@@ -7,7 +7,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from pipeline.environment_record import canonical_name, cpu_record, environment_record, gpu_record
+from pipeline.environment_record import (
+    _inside_a_package,
+    canonical_name,
+    cpu_record,
+    environment_record,
+    gpu_record,
+)
 from pipeline.ledger import write_dataset_record
 from pipeline.shards import Layout
 
@@ -31,7 +37,8 @@ CPU implementer\t: 0x41
 def test_dataset_json_records_the_full_freeze_and_the_machine(tmp_path):
     path = write_dataset_record(Layout(tmp_path), {"profile": "test"}, [], started=0.0)
     record = json.loads(path.read_text())
-    every = {canonical_name(d.metadata["Name"]) for d in metadata.distributions()}
+    installed = [p for p in sys.path if not _inside_a_package(p)]  # not copies vendored by ray or setuptools
+    every = {canonical_name(d.metadata["Name"]) for d in metadata.distributions(path=installed)}
     assert set(record["packages"]) == every
     assert record["packages"]["pytest"] == metadata.version("pytest")
     assert list(record["packages"]) == sorted(record["packages"])
@@ -81,7 +88,7 @@ def test_packages_vendored_on_sys_path_are_not_in_the_freeze():
     import ray  # noqa: F401  (puts ray/thirdparty_files, with its own colorama, on sys.path)
     import setuptools  # noqa: F401  (puts setuptools/_vendor on sys.path)
 
-    from pipeline.environment_record import _inside_a_package, package_freeze
+    from pipeline.environment_record import package_freeze
 
     assert _inside_a_package("/v/lib/python3.11/site-packages/ray/thirdparty_files")
     assert _inside_a_package("/v/lib/python3.11/site-packages/setuptools/_vendor")
