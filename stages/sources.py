@@ -90,7 +90,7 @@ def check_part(part: SourcePart) -> None:
 
 
 def part_identity(part: SourcePart) -> dict:
-    check_part(part)
+    """What identifies a part's data; check_part has run (the stage's preflight check)."""
     if part.path:
         return {"format": part.format, "file_sha256": file_sha256(resolve_path(part.path)), "take": part.take}
     return {"format": part.format, "dataset": part.dataset, "revision": part.revision,
@@ -243,7 +243,6 @@ def read_hub(part: SourcePart) -> Iterator[SourceRow]:
 
 def raw_records(part: SourcePart, max_record_bytes: int) -> Iterator[dict]:
     """Records as the engine shards them: {id, source, location, raw (JSON text or None), problem}."""
-    check_part(part)
     reader = read_local(resolve_path(part.path), max_record_bytes) if part.path else read_hub(part)
     count = 0
     for row in reader:
