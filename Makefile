@@ -1,11 +1,13 @@
 # Hydra overrides pass through ARGS, e.g.
 #   make build-dataset ARGS="data_root=/tmp/x source.limit=20"
 PY := .venv/bin/python
+CLI := .venv/bin/instructs2s
 ARGS ?=
+FORMAT ?= llama_omni
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup lock build-dataset status errors test test-nightly bench lint train infer
+.PHONY: setup lock build-dataset plan status errors export-dataset test test-nightly bench lint train infer
 
 setup:  ## create .venv with everything the default profile needs (idempotent)
 	./scripts/setup.sh
@@ -14,13 +16,19 @@ lock:  ## regenerate requirements.lock from pyproject.toml + constraints.txt (th
 	./scripts/lock.sh $(ARGS)
 
 build-dataset:  ## run the pipeline (default: local profile, the bundled sample, offline)
-	$(PY) -m pipeline build $(ARGS)
+	$(CLI) build $(ARGS)
 
-status:  ## per stage: shards done/total, items, errors, elapsed
-	$(PY) -m pipeline status $(ARGS)
+plan:  ## what a build would run (done / stale / to run per stage) and how long it would take
+	$(CLI) plan $(ARGS)
+
+status:  ## per stage: shards done/total (stale ones marked), items, errors, elapsed
+	$(CLI) status $(ARGS)
 
 errors:  ## every dropped item with its stage and reason
-	$(PY) -m pipeline errors $(ARGS)
+	$(CLI) errors $(ARGS)
+
+export-dataset:  ## another layout of a finished build: make export-dataset FORMAT=lhotse ARGS="data_root=data"
+	$(CLI) export $(FORMAT) $(ARGS)
 
 test:  ## the test suite (offline, real small engines)
 	$(PY) -m pytest -q $(ARGS)
@@ -35,7 +43,7 @@ lint:
 	$(PY) -m ruff check pipeline stages omni tests benchmarks
 
 train:  ## train LLaMA-Omni on the shards of a build (data_root=...)
-	$(PY) -m omni.train $(ARGS)
+	$(CLI) train $(ARGS)
 
 infer:  ## speech in, text and units out: make infer ARGS="data_root=data audio=FILE.wav"
-	$(PY) -m omni.infer $(ARGS)
+	$(CLI) infer $(ARGS)

@@ -25,7 +25,7 @@ import numpy as np
 
 ROUNDS = 3
 RATE = 16_000
-RECIPE_MEAN_SECONDS = 19.0  # mean response duration, recipe.md section 5
+RECIPE_MEAN_SECONDS = 19.0  # mean response duration, docs/recipe.md section 5
 OPENINGS = ["Sure.", "Good question.", "Well,", "Okay, so"]
 TOPICS = ["keep a sourdough starter alive by feeding it flour and water once a day",
           "the sky looks orange at sunset because blue light scatters away",

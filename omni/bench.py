@@ -11,7 +11,7 @@ padding (the 300 speech embeddings + prompt + response per item), and the step t
 loading, decoding and log-mel computation, as in real training.
 
 `shape=recipe` makes items of the recipe's sizes (instructions of 5-10 s, responses of 30-50
-words and 554 units; recipe.md section 5) instead of tiny ones. Stage 1 of the 8B recipe needs
+words and 554 units; docs/recipe.md section 5) instead of tiny ones. Stage 1 of the 8B recipe needs
 FSDP over several GPUs (fp32 weights + AdamW: ~130 GB); on one GPU, fewer LLM layers give the
 per-layer cost.
 """

@@ -1,7 +1,8 @@
-"""Command line: `python -m pipeline {build,status,errors,schemas} [hydra overrides]`.
+"""The engine's commands: `build`, `plan`, `status`, `errors`, `schemas` (each with Hydra overrides).
 
-A user's mistake (a bad path, a typo in a setting, a data_root without a build) is one line on
-stderr and exit code 2; a bug is one line and exit code 1, its traceback in the run's log (and on
+`main(argv, commands)` is shared with the product's `instructs2s` command (stages/cli.py), which adds
+its own. A user's mistake (a bad path, a typo in a setting, a data_root without a build) is one line
+on stderr and exit code 2; a bug is one line and exit code 1, its traceback in the run's log (and on
 the console with --debug).
 """
 from __future__ import annotations
@@ -11,35 +12,40 @@ import logging
 import sys
 import time
 import traceback
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 
 from pipeline import process_hygiene
-from pipeline.config import validate
+from pipeline.config import RunConfig, validate
 from pipeline.data_root import claim, require_build
 from pipeline.error_listing import print_errors
 from pipeline.errors import ConfigError, InfrastructureError
 from pipeline.hub_downloads import hub_references
 from pipeline.ledger import stage_status, write_dataset_record
 from pipeline.progress import setup_logging
+from pipeline.resources import conf_dir
 from pipeline.shards import Layout
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("pipeline")
 
 
-def load_config(overrides: list[str], config_name: str = "config"):
+def compose_config(overrides: list[str], config_name: str = "config", with_hydra: bool = False):
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            cfg = compose(config_name=config_name, overrides=overrides)
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+            return compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
     except HydraException as exc:  # unknown key, bad override syntax, missing config file
         raise ConfigError(str(exc).splitlines()[0]) from None
-    return validate(cfg)
 
 
-def cmd_build(run, args=None) -> int:
+def load_config(overrides: list[str], config_name: str = "config") -> RunConfig:
+    return validate(compose_config(overrides, config_name))
+
+
+def cmd_build(run: RunConfig, args=None) -> int:
     from pipeline.runner import Runner
 
     runner = Runner(run)
@@ -66,7 +72,7 @@ def cmd_build(run, args=None) -> int:
     return 0
 
 
-def print_status(run) -> None:
+def print_status(run: RunConfig) -> None:
     layout = Layout(run.context["data_root"])
     print(f"\n{'stage':<20}{'shards':>10}{'items':>8}{'errors':>8}{'elapsed':>10}  notes")
     for node in run.stages:
@@ -79,13 +85,13 @@ def print_status(run) -> None:
               f"{s['elapsed_s']:>9.1f}s  {'; '.join(x for x in (notes, extra) if x)}")
 
 
-def cmd_status(run, args) -> int:
+def cmd_status(run: RunConfig, args) -> int:
     require_build(run.context["data_root"])
     print_status(run)
     return 0
 
 
-def cmd_errors(run, args) -> int:
+def cmd_errors(run: RunConfig, args) -> int:
     require_build(run.context["data_root"])
     names = [n.name for n in run.stages]
     if args.stage is not None and args.stage not in names:
@@ -94,8 +100,7 @@ def cmd_errors(run, args) -> int:
     return 0
 
 
-def cmd_schemas(run, args) -> int:
-    """Check the checked-in shard schemas against the code; --write rewrites them."""
+def cmd_schemas(run: RunConfig, args) -> int:
     from pipeline.schemas import schema_drift, write_schemas
 
     if args.write:
@@ -108,27 +113,79 @@ def cmd_schemas(run, args) -> int:
     return 1 if drift else 0
 
 
-COMMANDS = {"build": cmd_build, "status": cmd_status, "errors": cmd_errors, "schemas": cmd_schemas}
+@dataclass
+class Command:
+    """One subcommand. `run(run_config, args)` gets the composed config; a `passthrough` command
+    gets the raw arguments instead (it composes its own config, as the trainer does)."""
+    run: Callable
+    help: str
+    options: Callable[[argparse.ArgumentParser], None] = field(default=lambda parser: None)
+    passthrough: bool = False
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pipeline",
-                                     description="Build, inspect and check an InstructS2S dataset.")
-    parser.add_argument("command", choices=list(COMMANDS))
-    parser.add_argument("--stage", help="errors: only this stage")
+def errors_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", help="only this stage's dropped items")
     parser.add_argument("--format", choices=["text", "tsv", "csv", "json"], default="text",
-                        help="errors: output format (text is escaped and shortened for a terminal)")
-    parser.add_argument("--write", action="store_true", help="schemas: rewrite manifests/schemas/ (default: check)")
+                        help="output format (text is escaped and shortened for a terminal)")
+
+
+def build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", action="store_true",
+                        help="engine output (vLLM, Ray, TTS, ASR) on the console too, not only in the run's log")
+
+
+ENGINE_COMMANDS: dict[str, Command] = {
+    "build": Command(cmd_build, "run the pipeline: every selected stage, resuming finished shards",
+                     build_options),
+    "status": Command(cmd_status, "per stage: shards done/total, items, errors, elapsed, stage metrics"),
+    "errors": Command(cmd_errors, "every dropped item with its stage, reason and detail", errors_options),
+    "schemas": Command(cmd_schemas, "check the checked-in shard schemas (manifests/schemas/) against the code",
+                       lambda p: p.add_argument("--write", action="store_true",
+                                                help="rewrite manifests/schemas/ instead of checking")),
+}
+
+
+def command_parser(prog: str, name: str, command: Command) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=command.help,
+                                     epilog="Overrides are Hydra's: key=value, e.g. data_root=/tmp/x "
+                                            "source.limit=20 stages.only=[ingest]; profile=full for the recipe.")
+    command.options(parser)
+    parser.add_argument("--cfg", choices=["job", "all"],
+                        help="print the composed config (job: the run's; all: with Hydra's own) and exit")
     parser.add_argument("--debug", action="store_true", help="print tracebacks on the console too")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data_root=/tmp/x source.limit=20")
-    return parser.parse_intermixed_args(argv)
+    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def overview(prog: str, commands: dict[str, Command]) -> str:
+    width = max(map(len, commands))
+    lines = [f"usage: {prog} COMMAND [options] [key=value ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {c.help}" for name, c in commands.items()]
+    lines += ["", f"`{prog} COMMAND --help` names each command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, commands: dict[str, Command] | None = None,
+         prog: str = "python -m pipeline") -> int:
+    commands = ENGINE_COMMANDS if commands is None else commands
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(overview(prog, commands), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in commands:
+        print(f"config error: unknown command {name!r}; commands: {', '.join(commands)}", file=sys.stderr)
+        return 2
+    command = commands[name]
+    if command.passthrough:
+        return command.run(rest)
+    args = command_parser(prog, name, command).parse_intermixed_args(rest)
     try:
-        run = load_config(args.overrides)
-        return COMMANDS[args.command](run, args)
+        if args.cfg:
+            cfg = compose_config(args.overrides, with_hydra=args.cfg == "all")
+            print(OmegaConf.to_yaml(cfg), end="")
+            return 0
+        return command.run(load_config(args.overrides), args)
     except ConfigError as exc:
         log.debug("configuration error", exc_info=True)
         print(f"config error: {exc}", file=sys.stderr)

@@ -18,7 +18,7 @@ from pipeline.cli import cmd_build
 from pipeline.config import validate
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
+@hydra.main(config_path="pkg://conf", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     run = validate(cfg)

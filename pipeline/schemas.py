@@ -5,9 +5,10 @@ import json
 from pathlib import Path
 
 from pipeline.config import RunConfig
+from pipeline.resources import manifests_dir
 from pipeline.registry import stage_class
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "manifests" / "schemas"
+SCHEMA_DIR = manifests_dir() / "schemas"
 
 
 def stage_schemas(run: RunConfig) -> dict[str, list[dict]]:

@@ -1,6 +1,6 @@
 """respond: the spoken instruction (rewrite.instruction_spoken) -> a new, concise spoken answer.
 
-Recipe step 2 (recipe.md section 3); the shared machinery is in stages.llm_stage.
+Recipe step 2 (docs/recipe.md section 3); the shared machinery is in stages.llm_stage.
 """
 from __future__ import annotations
 

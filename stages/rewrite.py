@@ -1,6 +1,6 @@
 """rewrite: a written instruction (ingest.prompt) -> what a person would say out loud.
 
-Recipe step 1 (recipe.md section 2); the shared machinery is in stages.llm_stage.
+Recipe step 1 (docs/recipe.md section 2); the shared machinery is in stages.llm_stage.
 """
 from __future__ import annotations
 

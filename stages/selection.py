@@ -8,10 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
+from pipeline.resources import manifests_dir
 from pipeline.shards import atomic_write_json
 
 log = logging.getLogger(__name__)
-REPO_MANIFEST = Path(__file__).resolve().parent.parent / "manifests" / "instructs2s-200k.yaml"
+REPO_MANIFEST = manifests_dir() / "instructs2s-200k.yaml"
 
 
 def selection_summary(shard_paths: list[str]) -> dict[str, dict]:
