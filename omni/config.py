@@ -17,9 +17,11 @@ class UserError(Exception):
 
 
 def conf_dir() -> Path:
-    """The repository's `conf/` folder (override with OMNI_CONF_DIR)."""
+    """The package's `conf/` folder (override with OMNI_CONF_DIR)."""
+    from pipeline.resources import conf_dir as package_conf
+
     env = os.environ.get("OMNI_CONF_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "conf"
+    return Path(env) if env else package_conf()
 
 
 def load_config(overrides: list[str] | None = None) -> DictConfig:
@@ -41,12 +43,18 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
 def command_line(run: Callable[[DictConfig], object], usage: str, argv: list[str] | None = None) -> None:
     """`python -m omni.X key=value ...`: compose the config and call `run(cfg)`; a UserError ends
     the process with one line on stderr and exit code 2 instead of a traceback."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     if {"-h", "--help"} & set(argv):
         print(usage)
         return
+    show = argv.index("--cfg") if "--cfg" in argv else None  # --cfg job: print the config, run nothing
+    if show is not None:
+        del argv[show:show + 2]
     try:
         cfg = load_config(argv)
+        if show is not None:
+            print(to_yaml(cfg), end="")
+            return
         missing = [k for k in cfg if OmegaConf.is_missing(cfg, k)]  # data_root: ???
         if missing:
             raise UserError(f"missing value for {', '.join(missing)} (e.g. {missing[0]}=...)")

@@ -1,7 +1,8 @@
 """Streaming the pipeline's training shards into micro-batches.
 
-Shards: `${data_root}/train/*.parquet`, read with pyarrow `iter_batches` (never a whole file in
-memory). Columns used: id, instruction_audio (HF Audio struct with FLAC bytes), instruction_duration,
+Shards: the published train split `${data_root}/data/train-*.parquet` (builds before the split
+layout: `train/*.parquet`), read with pyarrow `iter_batches` (never a whole file in memory).
+Columns used: id, instruction_audio (HF Audio struct with FLAC bytes), instruction_duration,
 response, response_units (stage 2).
 
 Order of one epoch is a pure function of (seed, epoch): files shuffled, then a fixed-size shuffle
@@ -9,7 +10,8 @@ buffer. Items are numbered in that order after filtering; item i goes to rank i 
 resumed run skips the first `step * batch_size` items of the epoch, so it sees exactly the items an
 uninterrupted run would.
 
-Held-out split: an item is in the eval split when a hash of its id falls below `eval_fraction`.
+Evaluation: the published validation split (`data/validation-*.parquet`) when it has rows; else
+the items of the train shards whose id hash falls below `eval_fraction`, held out of training.
 
 Skipped items (counted, reported at start by `census`): empty response, instruction audio over
 30 s, response longer than `max_response_tokens`, and in stage 2 missing/empty or out-of-range
@@ -41,13 +43,48 @@ META_COLUMNS = ("id", "instruction_duration", "response", "response_units")
 N_UNITS = 1000
 
 
-def shard_files(data_root: str, pattern: str = "train/*.parquet") -> list[str]:
+def shard_files(data_root: str, patterns=("data/train-*.parquet", "train/*.parquet")) -> list[str]:
+    """The files of the first glob (relative to data_root) that matches any."""
     if not os.path.isdir(str(data_root)):
         raise UserError(f"data_root {data_root} is not a folder")
-    files = sorted(glob.glob(os.path.join(str(data_root), pattern)))
-    if not files:
-        raise UserError(f"no training shards match {os.path.join(str(data_root), pattern)}")
-    return files
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    for pattern in patterns:
+        files = sorted(glob.glob(os.path.join(str(data_root), pattern)))
+        if files:
+            return files
+    raise UserError(f"no training shards match {' or '.join(os.path.join(str(data_root), p) for p in patterns)}")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The files each split reads, and the share of the train files' items held out (by id hash)
+    for evaluation; with a validation split of its own nothing is held out of train."""
+
+    train: tuple[str, ...]
+    eval: tuple[str, ...]
+    held_out: float
+    source: str  # how evaluation items are chosen, for the log
+
+    def files(self, split: str) -> tuple[str, ...]:
+        return self.eval if split == "eval" else self.train
+
+    def eval_fraction(self, split: str) -> float:
+        """The in_eval_split fraction for items of files(split): all of a separate validation split."""
+        return 1.0 if split == "eval" and self.eval != self.train else self.held_out
+
+
+def data_splits(data_root: str, dcfg) -> Splits:
+    """Train files, and the validation split's files when it has rows, else a hash hold-out."""
+    import pyarrow.parquet as pq
+
+    train = tuple(shard_files(data_root, dcfg.shards))
+    pattern = dcfg.get("validation")
+    found = sorted(glob.glob(os.path.join(str(data_root), pattern))) if pattern else []
+    validation = tuple(f for f in found if f not in train and pq.ParquetFile(f).metadata.num_rows > 0)
+    if validation:
+        return Splits(train, validation, 0.0, f"the validation split ({len(validation)} files)")
+    return Splits(train, train, float(dcfg.eval_fraction),
+                  f"{float(dcfg.eval_fraction):.1%} of the train files held out by id hash (no validation split)")
 
 
 def in_eval_split(item_id: str, fraction: float) -> bool:
@@ -94,20 +131,28 @@ class Census:
 
     def message(self) -> str:
         why = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"
-        return (f"stage {self.stage}: {self.train} training items, {self.eval} held out; "
+        return (f"stage {self.stage}: {self.train} training items, {self.eval} for evaluation; "
                 f"skipped {sum(self.skipped.values())} ({why})")
 
 
-def census(files, builder: PromptBuilder, dcfg, stages=(1, 2)) -> dict[int, Census]:
+def census(splits: Splits, builder: PromptBuilder, dcfg, stages=(1, 2)) -> dict[int, Census]:
     """One pass over the metadata columns (no audio): counts per stage and split."""
 
     out = {s: Census(s) for s in stages}
+    passes = [("train", splits.train)] + ([("eval", splits.eval)] if splits.eval != splits.train else [])
+    for split, files in passes:
+        _count(files, splits.eval_fraction(split), builder, dcfg, out)
+    return out
+
+
+def _count(files, eval_fraction: float, builder: PromptBuilder, dcfg, out: dict[int, Census]) -> None:
+    stages = list(out)
     for path in files:
         for rb in _batches(path, META_COLUMNS, 4096):
             rows = rb.to_pylist()
             counts = builder.count_response_tokens([(r.get("response") or "") for r in rows])
             for row, n in zip(rows, counts):
-                held = in_eval_split(row["id"], dcfg.eval_fraction)
+                held = in_eval_split(row["id"], eval_fraction)
                 for s in stages:
                     why = skip_reason(row, s, n, dcfg.max_audio_seconds, dcfg.max_response_tokens)
                     if why:
@@ -116,7 +161,6 @@ def census(files, builder: PromptBuilder, dcfg, stages=(1, 2)) -> dict[int, Cens
                         out[s].eval += 1
                     else:
                         out[s].train += 1
-    return out
 
 
 def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, columns=COLUMNS):
@@ -142,12 +186,14 @@ def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, 
     yield from buf
 
 
-def usable_items(files, stage, split, builder, dcfg, seed, epoch, shuffle=True):
-    """(row, response_ids) of the items of `split` usable in `stage`, in epoch order."""
+def usable_items(files, stage, split, builder, dcfg, seed, epoch, shuffle=True, eval_fraction=None):
+    """(row, response_ids) of the items of `split` usable in `stage`, in epoch order; an item is
+    in the eval split when its id hash falls below `eval_fraction` (default: dcfg.eval_fraction)."""
     buffer = int(dcfg.shuffle_buffer) if shuffle else 1
     want_eval = split == "eval"
+    fraction = dcfg.eval_fraction if eval_fraction is None else eval_fraction
     for row in raw_rows(files, seed, epoch, buffer, int(dcfg.read_rows)):
-        if in_eval_split(row["id"], dcfg.eval_fraction) != want_eval:
+        if in_eval_split(row["id"], fraction) != want_eval:
             continue
         ids = builder.response_ids(row.get("response") or "")
         if skip_reason(row, stage, len(ids), dcfg.max_audio_seconds, dcfg.max_response_tokens) is None:
@@ -220,9 +266,11 @@ class MicroBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, files, builder: PromptBuilder, dcfg, *, stage: int, split: str = "train",
                  micro_batch_size: int, seed: int, epoch: int = 0, rank: int = 0, world: int = 1,
-                 skip_items: int = 0, max_items: int | None = None, n_mels: int = 128):
+                 skip_items: int = 0, max_items: int | None = None, n_mels: int = 128,
+                 eval_fraction: float | None = None):
         super().__init__()
         self.files, self.builder, self.dcfg = list(files), builder, dcfg
+        self.eval_fraction = eval_fraction
         self.stage, self.split, self.micro = stage, split, micro_batch_size
         self.seed, self.epoch, self.rank, self.world = seed, epoch, rank, world
         self.skip, self.max_items, self.n_mels = skip_items, max_items, n_mels
@@ -243,7 +291,7 @@ class MicroBatches(torch.utils.data.IterableDataset):
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         train = self.split == "train"
         items = usable_items(self.files, self.stage, self.split, self.builder, self.dcfg,
-                             self.seed, self.epoch, shuffle=train)
+                             self.seed, self.epoch, shuffle=train, eval_fraction=self.eval_fraction)
         items = islice(items, self.skip, None if self.max_items is None else self.skip + self.max_items)
         group, j = [], 0
         for i, item in enumerate(items, start=self.skip):

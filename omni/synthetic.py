@@ -65,7 +65,7 @@ def make_rows(n: int, seed: int = 0, *, long_audio: int = 0, empty_response: int
 
 
 def write_shards(data_root: str | Path, rows: list[dict], shards: int = 2) -> list[Path]:
-    """Write rows round-robin into `train/shard-XXXXX.parquet` with the training-shard schema."""
+    """Write rows round-robin into `data/train-XXXXX-of-XXXXX.parquet` with the training-shard schema."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -77,12 +77,12 @@ def write_shards(data_root: str | Path, rows: list[dict], shards: int = 2) -> li
         ("instruction_duration", pa.float32()), ("response_duration", pa.float32()),
         ("response_units", pa.list_(pa.int16())), ("response_wer", pa.float32()),
     ])
-    out = Path(data_root) / "train"
+    out = Path(data_root) / "data"
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for s in range(shards):
         part = rows[s::shards]
-        path = out / f"shard-{s:05d}.parquet"
+        path = out / f"train-{s:05d}-of-{shards:05d}.parquet"
         pq.write_table(pa.Table.from_pylist(part, schema=schema), path)
         paths.append(path)
     return paths

@@ -1,4 +1,5 @@
-"""Training recipe for LLaMA-Omni on the dataset's training shards (torchtune style).
+"""Training recipe for LLaMA-Omni on the dataset's train split (torchtune style); evaluation
+reads its validation split (or, in builds without one, items of train held out by id hash).
 
     python -m omni.train data_root=DIR                        # local profile, stage 1 then 2
     python -m omni.train data_root=DIR stage=2                # only the speech decoder
@@ -33,7 +34,7 @@ from . import checkpoint as ckpt
 from . import distributed
 from .build import build_model, load_tokenizer
 from .config import UserError, command_line, run_dir, to_yaml
-from .data import MicroBatches, census, shard_files
+from .data import MicroBatches, census, data_splits
 from .metrics import MetricsLog
 from .prompt import PromptBuilder
 
@@ -60,7 +61,7 @@ class Recipe:
             raise UserError(f"stage={cfg.stage}: use 1, 2 or both")
         self.dist = distributed.init(cfg.device)
         self.run_dir = run_dir(cfg)
-        self.files = shard_files(cfg.data_root, cfg.data.shards)
+        self.splits = data_splits(cfg.data_root, cfg.data)
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.run_dir / "config.yaml", to_yaml(cfg).encode())
@@ -121,7 +122,8 @@ class Recipe:
     def _setup_schedule(self, stage: int) -> None:
         cfg, t = self.cfg, self.t
         if self.census is None:
-            self.census = census(self.files, self.builder, cfg.data)
+            self.census = census(self.splits, self.builder, cfg.data)
+            log.info("evaluation items: %s", self.splits.source)
         c = self.census[stage]
         log.info(c.message())
         per_step = int(t.micro_batch_size) * self.dist.world
@@ -153,11 +155,12 @@ class Recipe:
     def _loader(self, split: str, epoch: int = 0, skip_items: int = 0, max_items=None):
         t, d = self.t, self.cfg.data
         eval_ = split == "eval"
-        ds = MicroBatches(self.files, self.builder, d, stage=self.stage, split=split,
+        ds = MicroBatches(self.splits.files(split), self.builder, d, stage=self.stage, split=split,
                           micro_batch_size=int(t.micro_batch_size), seed=int(self.cfg.seed), epoch=epoch,
                           rank=0 if eval_ else self.dist.rank, world=1 if eval_ else self.dist.world,
                           skip_items=skip_items, max_items=max_items,
-                          n_mels=self.model.encoder.config.num_mel_bins)
+                          n_mels=self.model.encoder.config.num_mel_bins,
+                          eval_fraction=self.splits.eval_fraction(split))
         if int(d.num_workers) <= 0:
             return iter(ds)
         return iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=int(d.num_workers)))

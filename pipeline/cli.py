@@ -21,13 +21,14 @@ from omegaconf import OmegaConf
 
 from pipeline import process_hygiene
 from pipeline.config import RunConfig, validate
+from pipeline.console import console
 from pipeline.data_root import claim, require_build
 from pipeline.error_listing import print_errors
 from pipeline.errors import ConfigError, InfrastructureError
 from pipeline.hub_downloads import hub_references
-from pipeline.ledger import stage_status, write_dataset_record
-from pipeline.progress import setup_logging
+from pipeline.ledger import write_dataset_record
 from pipeline.resources import conf_dir
+from pipeline.run_log import setup_logging
 from pipeline.shards import Layout
 
 log = logging.getLogger("pipeline")
@@ -46,13 +47,20 @@ def load_config(overrides: list[str], config_name: str = "config") -> RunConfig:
 
 
 def cmd_build(run: RunConfig, args=None) -> int:
+    from pipeline.plan import remaining_seconds
     from pipeline.runner import Runner
+    from pipeline.status_table import format_status
 
     runner = Runner(run)
     runner.preflight()  # user errors before anything is written
     root = claim(run.context["data_root"])
+    try:
+        runner.estimates = remaining_seconds(run)  # the build's ETA on the progress bars
+    except Exception as exc:  # an estimate must never stop a build: it runs without the build's ETA
+        log.warning("no build ETA: %s: %s", type(exc).__name__, exc)
     layout = Layout(root)
-    log_path = setup_logging(layout.logs(), run.root.log_level, debug=args is not None and args.debug)
+    log_path = setup_logging(layout.logs(), run.root.log_level, debug=args is not None and args.debug,
+                             verbose=getattr(args, "verbose", False))
     cleaned = process_hygiene.prepare(root, offline=run.root.offline)
     if any(cleaned.values()):
         log.info("cleaned leftovers of an interrupted build: %s", cleaned)
@@ -65,29 +73,25 @@ def cmd_build(run: RunConfig, args=None) -> int:
     except InfrastructureError as exc:
         log.debug("infrastructure failure", exc_info=True)
         print(f"\nERROR: {exc}\nFinished shards are intact; fix the cause and rerun to resume.",
-              file=sys.stderr)
+              file=console.stderr)
         return 2
     write_dataset_record(layout, run.resolved, summaries, started)
-    print_status(run)
+    print("\n" + format_status(run), file=console.stdout)
     return 0
 
 
-def print_status(run: RunConfig) -> None:
-    layout = Layout(run.context["data_root"])
-    print(f"\n{'stage':<20}{'shards':>10}{'items':>8}{'errors':>8}{'elapsed':>10}  notes")
-    for node in run.stages:
-        s = stage_status(layout, node.name)
-        total = "?" if s["shards_total"] is None else s["shards_total"]
-        notes = ", ".join(f"{k}={v}" for k, v in sorted(s["error_reasons"].items()))
-        shown = {**{k: v for k, v in s["metrics"].items() if not k.endswith("_sum")}, **s["means"]}
-        extra = ", ".join(f"{k}={v:g}" for k, v in sorted(shown.items()))
-        print(f"{node.name:<20}{s['shards_done']:>5}/{total:<4}{s['items']:>8}{s['errors']:>8}"
-              f"{s['elapsed_s']:>9.1f}s  {'; '.join(x for x in (notes, extra) if x)}")
+def cmd_plan(run: RunConfig, args) -> int:
+    from pipeline.plan import format_plan, plan
+
+    print(format_plan(plan(run)))
+    return 0
 
 
 def cmd_status(run: RunConfig, args) -> int:
+    from pipeline.status_table import format_status
+
     require_build(run.context["data_root"])
-    print_status(run)
+    print(format_status(run))
     return 0
 
 
@@ -131,13 +135,15 @@ def errors_options(parser: argparse.ArgumentParser) -> None:
 
 def build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true",
-                        help="engine output (vLLM, Ray, TTS, ASR) on the console too, not only in the run's log")
+                        help="engine output (model libraries, worker processes) on the console too, not only in the run's log")
 
 
 ENGINE_COMMANDS: dict[str, Command] = {
     "build": Command(cmd_build, "run the pipeline: every selected stage, resuming finished shards",
                      build_options),
-    "status": Command(cmd_status, "per stage: shards done/total, items, errors, elapsed, stage metrics"),
+    "plan": Command(cmd_plan, "what a build would do, without running it: per stage shards done, stale "
+                    "(naming the changed settings), to run, and the estimated time"),
+    "status": Command(cmd_status, "per stage: shards done/total, stale shards, items, errors, elapsed, metrics"),
     "errors": Command(cmd_errors, "every dropped item with its stage, reason and detail", errors_options),
     "schemas": Command(cmd_schemas, "check the checked-in shard schemas (manifests/schemas/) against the code",
                        lambda p: p.add_argument("--write", action="store_true",
@@ -168,6 +174,10 @@ def overview(prog: str, commands: dict[str, Command]) -> str:
 def main(argv: list[str] | None = None, commands: dict[str, Command] | None = None,
          prog: str = "python -m pipeline") -> int:
     commands = ENGINE_COMMANDS if commands is None else commands
+    # Called from Python (argv given), the process goes on: engine output goes back to the terminal
+    # when the command ends. A command-line process keeps it in the log to the end, where engines
+    # still shutting down (vLLM's engine core) print their farewells.
+    in_process = argv is not None
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(overview(prog, commands), file=sys.stdout if argv else sys.stderr)
@@ -188,11 +198,11 @@ def main(argv: list[str] | None = None, commands: dict[str, Command] | None = No
         return command.run(load_config(args.overrides), args)
     except ConfigError as exc:
         log.debug("configuration error", exc_info=True)
-        print(f"config error: {exc}", file=sys.stderr)
+        print(f"config error: {exc}", file=console.stderr)
         return 2
     except InfrastructureError as exc:
         log.debug("infrastructure failure", exc_info=True)
-        print(f"ERROR: {exc}", file=sys.stderr)
+        print(f"ERROR: {exc}", file=console.stderr)
         return 2
     except Exception as exc:  # a bug: one line here, the traceback in the run's log
         where = next((h.baseFilename for h in logging.getLogger().handlers
@@ -200,10 +210,13 @@ def main(argv: list[str] | None = None, commands: dict[str, Command] | None = No
         if where:
             log.error("unexpected error", exc_info=True)
         print(f"internal error: {type(exc).__name__}: {exc}" + (f" (traceback in {where})" if where else "")
-              + ("" if args.debug else "; rerun with --debug to see the traceback"), file=sys.stderr)
+              + ("" if args.debug else "; rerun with --debug to see the traceback"), file=console.stderr)
         if args.debug:
-            traceback.print_exc()
+            traceback.print_exc(file=console.stderr)
         return 1
+    finally:
+        if in_process:
+            console.restore()
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ class RootSettings:
     model_cache: str = MISSING
     offline: bool = False
     progress: bool = True
+    progress_log_s: float = 30.0
     log_level: str = "INFO"
     source: Any = None
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
@@ -41,6 +42,8 @@ class RootSettings:
     def __post_init__(self):
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if self.progress_log_s <= 0:
+            raise ValueError(f"progress_log_s must be > 0, got {self.progress_log_s}")
         if not str(self.data_root).strip():
             raise ValueError("data_root is empty; give the folder of the build, e.g. data_root=data")
 

@@ -12,7 +12,7 @@ MARKER = ".instructs2s-build"
 # Temp files of atomic writes: `.<name>.tmp-<pid>` (pipeline.shards.atomic_write_bytes).
 _TEMP_NAME = re.compile(r"^\..+\.tmp-\d+$")
 # Folders under data_root that a build writes; temp files are looked for in these only.
-OWNED_DIRS = ("stages", "manifests", "train", "export", "plots", "logs", "cache")
+OWNED_DIRS = ("stages", "manifests", "data", "train", "export", "plots", "logs", "cache")
 
 
 def check_path(data_root: str) -> Path:
@@ -51,8 +51,8 @@ def require_build(data_root: str) -> Path:
     """For commands that read a build (status, errors, train): one line when there is none."""
     root = check_path(data_root)
     if not root.is_dir() or not is_build(root):
-        raise ConfigError(f"data_root {root} holds no build of this tool; run `make build-dataset "
-                          f"ARGS=\"data_root={data_root}\"` first")
+        raise ConfigError(f"data_root {root} holds no build of this tool; run `instructs2s build "
+                          f"data_root={data_root}` first")
     return root
 
 

@@ -41,8 +41,22 @@ def stage_status(layout: Layout, stage: str) -> dict:
         "error_reasons": reasons,
         "metrics": metrics,
         "means": metric_means(metrics, items),
-        "elapsed_s": round(sum(r["elapsed_s"] for r in records), 2),
+        # Shards plus the last run's work outside them (prepare(), finalize()), as the log counts it.
+        "elapsed_s": round(sum(r["elapsed_s"] for r in records) + stage_overhead_s(summary, records), 2),
     }
+
+
+def stage_overhead_s(summary: dict, records: list[dict]) -> float:
+    """Seconds the stage's last run spent outside its shards: prepare() and finalize(), as the
+    stage record counts them; a record written before they were counted gives its elapsed time
+    less that of the shards that run ran (never below zero: parallel shards overlap)."""
+    if "prepare_s" in summary:
+        return summary["prepare_s"] + summary.get("finalize_s", 0.0)
+    if "elapsed_s" not in summary or "finished" not in summary:
+        return 0.0
+    began = summary["finished"] - summary["elapsed_s"]
+    in_shards = sum(r["elapsed_s"] for r in records if r.get("started", 0) >= began)
+    return max(0.0, summary["elapsed_s"] - in_shards)
 
 
 def metric_means(metrics: dict[str, float], items: int) -> dict[str, float]:

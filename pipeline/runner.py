@@ -36,6 +36,9 @@ class Runner:
         self.layout = Layout(self.context["data_root"])
         self.executor = executor or make_executor(run.root.executor)
         self.by_name = {n.name: n for n in run.stages}
+        self.prepare_s: dict[str, float] = {}  # stage -> seconds its prepare() took in this run
+        # stage -> seconds it still needs (pipeline.plan.remaining_seconds), for the build's ETA
+        self.estimates: dict[str, float | None] = {}
 
     # -- planning ---------------------------------------------------------------------------
     def order(self) -> list[StageNode]:
@@ -94,7 +97,9 @@ class Runner:
             upstream: [str(self.layout.shard(upstream, i)) for i in range(num_shards)]
             for upstream in stage.input_columns()
         }
+        preparing = time.time()
         prepared = stage.prepare(input_shards)
+        self.prepare_s[node.name] = round(time.time() - preparing, 3)
         context = {**self.context, "prepared": prepared}
         for index in filter(self.in_shard_range, range(num_shards)):
             inputs, fps = {}, []
@@ -114,25 +119,37 @@ class Runner:
     def run_stage(self, node: StageNode) -> dict:
         stage = self.describe(node)
         started = time.time()
-        log.info("stage %s: started", node.name)
+        log.info("stage %s: started", node.name, extra={"console": not self.run.root.progress})  # else: its bar
         counter = [0]
         if isinstance(stage, SourceStage):
             tasks = self.source_tasks(node, stage, counter)
-            total = None
+            shard_items = None
         else:
             counter[0] = self.upstream_shard_count(node, stage)
             tasks = self.downstream_tasks(node, stage, counter[0])
-            total = sum(map(self.in_shard_range, range(counter[0])))
-        progress = StageProgress(node.name, total, enabled=self.run.root.progress)
+            first = next(iter(stage.input_columns()))
+            shard_items = {i: (load_record(self.layout.shard_record(first, i)) or {}).get("rows", 0)
+                           for i in filter(self.in_shard_range, range(counter[0]))}
+        names = [n.name for n in self.order()]
+        progress = StageProgress(
+            node.name, shard_items, enabled=self.run.root.progress, log_dir=self.layout.logs(),
+            log_every_s=self.run.root.progress_log_s,
+            estimate_s=self.estimates.get(node.name),
+            later_estimates={n: self.estimates.get(n) for n in names[names.index(node.name) + 1:]}
+            if node.name in names else {})
         skipped = 0
 
         def pending() -> Iterator[ShardTask]:
             nonlocal skipped
-            for task in tasks:
+            # The task generators yield one entry per shard in range, in index order.
+            first_index = self.run.shards[0] if self.run.shards else 0
+            for index, task in enumerate(tasks, start=first_index):
                 if task is None:
                     skipped += 1
-                    progress.skip()
+                    record = load_record(self.layout.shard_record(node.name, index)) or {}
+                    progress.skip(index, record.get("rows_in", record.get("rows", 0)))
                 else:
+                    progress.dispatched(task.index)
                     yield task
 
         ran = 0
@@ -144,6 +161,7 @@ class Runner:
             progress.close()
         num_shards = counter[0]
         self.remove_shards_beyond(node.name, num_shards)
+        finalizing = time.time()
         if self.run.shards is None:
             stage.finalize([str(self.layout.shard(node.name, i)) for i in range(num_shards)])
         else:  # other slices may still be running; a later full run (all shards done) finalizes
@@ -157,6 +175,9 @@ class Runner:
             "shards_skipped": skipped,
             "shard_range": list(self.run.shards) if self.run.shards else None,
             "elapsed_s": round(time.time() - started, 3),
+            # Outside any shard: `status` and the plan's rates add them to the shards' time.
+            "prepare_s": self.prepare_s.get(node.name, 0.0),
+            "finalize_s": round(time.time() - finalizing, 3),
             "finished": time.time(),
         }
         atomic_write_json(self.layout.stage_record(node.name), summary)

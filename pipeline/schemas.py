@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from pipeline.config import RunConfig
-from pipeline.resources import manifests_dir
 from pipeline.registry import stage_class
+from pipeline.resources import manifests_dir
 
 SCHEMA_DIR = manifests_dir() / "schemas"
 

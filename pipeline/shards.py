@@ -1,6 +1,7 @@
 """Where shard files live and how they are written: atomically, schema-checked."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -48,19 +49,26 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename: a reader sees the old file or the new one, never half."""
+@contextlib.contextmanager
+def atomic_stream(path: Path):
+    """A binary file written in pieces: temp file, fsync, rename, so a reader sees the old file or
+    the new one, never half (the temp name is the one pipeline.data_root cleans after a kill)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        with open(tmp, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
         fsync_path(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_stream(path) as out:
+        out.write(data)
 
 
 def atomic_write_json(path: Path, obj) -> None:

@@ -101,3 +101,13 @@ class SourceStage(Stage):
     def source_identity(self) -> dict[str, Any]:
         """What identifies the outside data (file hash, dataset revision) for fingerprints."""
         return {}
+
+    def reads_locally(self) -> bool:
+        """True when read() touches local files only: a dry-run plan may then read it to count and
+        compare shards. The default, False, keeps a plan from ever downloading."""
+        return False
+
+    def expected_records(self) -> int | None:
+        """How many records read() yields, where known without reading (a cap, a published size):
+        a plan's count for a source it does not read. None: unknown."""
+        return None

@@ -11,8 +11,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline import shard_progress
 from pipeline.errors import InfrastructureError, ItemFailure, StageContractError, is_infrastructure
-from pipeline.fingerprint import digest
+from pipeline.fingerprint import digest, output_settings
 from pipeline.registry import stage_class
 from pipeline.shards import Layout, atomic_write_json, read_table, to_table, write_table
 from pipeline.stage import Stage, StageSettings
@@ -97,17 +98,22 @@ def call_engine(stage: Stage, rows: list[dict]) -> list[dict | ItemFailure]:
 def process_isolating_failures(stage: Stage, rows: list[dict]) -> list[dict | ItemFailure]:
     """Run the batch; if it raises (not infrastructure), retry one by one to find the bad item."""
     counted = stage.metrics.copy()
+    reported = shard_progress.done_so_far()
     try:
-        return call_engine(stage, rows)
+        results = call_engine(stage, rows)
     except Exception as exc:
         if is_infrastructure(exc):
             raise
         stage.metrics = counted  # the retries count again what the failed batch had counted
         if len(rows) == 1:
             log.debug("item %s raised:\n%s", rows[0].get("id"), traceback.format_exc())
+            shard_progress.settle(reported + 1)
             return [stage.fail(rows[0]["id"], "exception", f"{type(exc).__name__}: {exc}")]
         log.warning("stage %s: batch raised %s; retrying item by item", stage.name, exc)
+        shard_progress.settle(reported)
         return [r for row in rows for r in process_isolating_failures(stage, [row])]
+    shard_progress.settle(reported + len(rows))
+    return results
 
 
 def check_one_result_per_row(stage: str, rows: list[dict], results: list) -> None:
@@ -126,13 +132,16 @@ def run_shard(task: ShardTask) -> dict:
     started = time.time()
     layout = Layout(task.context["data_root"])
     stage = load_stage(task.stage, task.kind, task.settings, task.context)
+    loaded = time.time()
     stage.metrics.clear()
     stage.shard_fingerprint = task.fingerprint
     if task.records is not None:
         rows = task.records
     else:
         rows = join_inputs(task.inputs, stage.input_columns())
-    results = process_isolating_failures(stage, rows) if rows else []
+    progress_path = shard_progress.progress_file(layout.logs(), task.stage, task.index)
+    with shard_progress.reporting(progress_path, len(rows)):
+        results = process_isolating_failures(stage, rows) if rows else []
     check_one_result_per_row(task.stage, rows, results)
 
     outputs = [r for r in results if not isinstance(r, ItemFailure)]
@@ -148,6 +157,9 @@ def run_shard(task: ShardTask) -> dict:
         "stage": task.stage,
         "kind": task.kind,
         "stage_version": stage.version,
+        # What the fingerprint covers, so a plan can tell (and name) what changed since.
+        "settings": output_settings(task.settings),
+        "prepared_digest": digest(task.context["prepared"]) if "prepared" in task.context else None,
         "shard": task.index,
         "path": str(shard_path.relative_to(layout.root)),
         "rows_in": len(rows),
@@ -162,6 +174,7 @@ def run_shard(task: ShardTask) -> dict:
         "engine_versions": stage.engine_versions(),
         "started": started,
         "elapsed_s": round(time.time() - started, 4),
+        "setup_s": round(loaded - started, 4),  # loading the engine (first shard of a worker only)
     }
     atomic_write_json(layout.shard_record(task.stage, task.index), record)
     return record

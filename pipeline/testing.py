@@ -30,6 +30,12 @@ class GeneratedSource(SourceStage):
     def source_identity(self) -> dict:
         return {"items": self.settings.items}
 
+    def reads_locally(self) -> bool:
+        return True
+
+    def expected_records(self) -> int:
+        return self.settings.items
+
     def output_schema(self) -> pa.Schema:
         return pa.schema([("id", pa.string()), ("text", pa.string())])
 

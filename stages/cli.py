@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.cli import ENGINE_COMMANDS, Command, main as engine_main
+from pipeline.cli import ENGINE_COMMANDS, Command
+from pipeline.cli import main as engine_main
 from pipeline.config import RunConfig
 from pipeline.data_root import require_build
 from pipeline.errors import ConfigError

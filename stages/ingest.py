@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
 import pyarrow as pa
+import yaml
 
 from pipeline.stage import SourceStage, StageSettings
 from stages import ingest_filters as filters
 from stages.records import check_record
-from stages.selection import write_selection
+from stages.selection import REPO_MANIFEST, write_selection
 from stages.sources import SourcePart, SourceSettings, check_part, part_identity, raw_records
 from stages.text.clean import clean_text, has_speakable_text
 from stages.text.validate import not_english
@@ -75,6 +76,20 @@ class IngestStage(SourceStage):
 
     def parts(self) -> list[SourcePart]:
         return list(self.settings.source.parts or [])
+
+    def reads_locally(self) -> bool:
+        return all(p.path for p in self.parts())
+
+    def expected_records(self) -> int | None:
+        """source.limit, else the parts' `take`; a recipe part without one counts what the
+        checked-in manifest froze (null until frozen: unknown)."""
+        src = self.settings.source
+        frozen = frozen_counts() if src.name == "recipe" else {}
+        counts = [p.take if p.take is not None else frozen.get(p.format) for p in self.parts()]
+        total = None if None in counts else sum(counts)
+        if src.limit is not None:
+            return src.limit if total is None else min(src.limit, total)
+        return total
 
     def read(self) -> Iterator[dict]:
         """All parts in order, capped at source.limit, duplicates marked (not yet dropped:
@@ -164,6 +179,14 @@ class IngestStage(SourceStage):
             if problem:
                 return "not_english", problem.reason
         return None
+
+
+def frozen_counts() -> dict[str, int]:
+    """Items per source part in the checked-in manifest's `expected` block (filled once frozen)."""
+    if not REPO_MANIFEST.exists():
+        return {}
+    expected = yaml.safe_load(REPO_MANIFEST.read_text()).get("expected") or {}
+    return {part: v["count"] for part, v in expected.items() if v and v.get("count") is not None}
 
 
 def text_key(record: dict) -> bytes | None:

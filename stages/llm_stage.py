@@ -15,6 +15,7 @@ from typing import Callable, ClassVar, Optional
 import pyarrow as pa
 
 from pipeline.errors import ConfigError, ItemFailure
+from pipeline.shard_progress import advance
 from pipeline.stage import Stage
 from stages.llm.json_extract import extract_field
 from stages.llm.request_cache import RequestCache, request_key
@@ -184,9 +185,11 @@ class LLMStage(Stage):
         found = [self.cache.get(k) for k in keys]
         misses = [i for i, g in enumerate(found) if g is None]
         self.count("cache_hits", len(requests) - len(misses))
+        advance(len(requests) - len(misses))
 
         def keep(j: int, generation: Generation) -> None:
             self.cache.put(keys[misses[j]], generation)
+            advance()
 
         fresh = self.engine.generate([requests[i] for i in misses], keep)
         for i, generation in zip(misses, fresh):

@@ -1,5 +1,5 @@
-"""package: every stage's output joined into training rows, then (finalize) the training shards
-under ${data_root}/train/, an optional LLaMA-Omni export, and the dataset card.
+"""package: every stage's output joined into training rows, then (finalize) the train / validation /
+test splits under ${data_root}/data/, the exports (stages/exports/), and the dataset card.
 
 A row pairs the spoken instruction (what the model hears) with the text response and the
 response's units (what it learns to say), plus the lineage needed to trust it: which models
@@ -17,11 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import ConfigError
 from pipeline.ledger import shard_records
+from pipeline.shard_progress import counted
 from pipeline.shards import Layout, atomic_write_bytes, atomic_write_json
 from pipeline.stage import Stage, StageSettings
 from stages import audio
+from stages.exports.settings import ExportSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,6 @@ INPUTS = {
     "units": ["units", "unit_frames", "units_per_second"],
 }
 FLAC_MAGIC = b"fLaC"
-
-
-@dataclass
-class ExportSettings:
-    format: str | None = None  # llama_omni: JSON list + 16 kHz wavs under ${data_root}/export/llama_omni/
-    user_prompt: str = "Please directly answer the questions in the user's speech."  # text after <speech>
 
 
 @dataclass
@@ -67,12 +62,25 @@ class PackageSettings(StageSettings):
     sample_rate: int = 16000  # stored audio rate; other rates are resampled and re-encoded as FLAC
     max_instruction_seconds: float | None = 30.0  # the model hears 30 s at most; longer: ledgered
     max_response_seconds: float | None = None  # the recipe sets no bound; longer: ledgered
+    splits: dict[str, float] = field(default_factory=lambda: {"validation": 0.02, "test": 0.02})  # by id hash
+    rows_per_file: int = 1000  # rows per published Parquet file (about 0.5 GB at the recipe's clip lengths)
+    rows_per_row_group: int = 100  # rows per Parquet row group; also what publishing holds in memory per split
     export: ExportSettings = field(default_factory=ExportSettings)
     card: CardSettings = field(default_factory=CardSettings)
     push_to_hub: HubSettings = field(default_factory=HubSettings)
 
-    # export, card and upload only shape finalize()'s outputs, never a shard's rows.
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "export", "card", "push_to_hub"})
+    # splits, file sizes, export, card and upload only shape finalize()'s outputs, never a shard's rows.
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "splits", "rows_per_file", "rows_per_row_group",
+                                                          "export", "card", "push_to_hub"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        from stages.package_train import check_fractions
+
+        check_fractions(self.splits)
+        if self.rows_per_file < 1 or self.rows_per_row_group < 1:
+            raise ValueError(f"rows_per_file and rows_per_row_group must be >= 1, got {self.rows_per_file}, "
+                             f"{self.rows_per_row_group}")
 
 
 def training_features(rate: int = 16000):
@@ -139,7 +147,7 @@ class PackageStage(Stage):
 
     # -- rows ---------------------------------------------------------------------------------
     def process(self, rows: list[dict]) -> list:
-        return [self.package_one(row) for row in rows]
+        return [self.package_one(row) for row in counted(rows)]
 
     def package_one(self, row: dict):
         s, item_id = self.settings, row["id"]
@@ -208,42 +216,38 @@ class PackageStage(Stage):
 
     # -- after all shards -----------------------------------------------------------------------
     def finalize(self, shard_paths: list[str]) -> None:
-        """train/ shards, optional export, plots and the card; reruns rewrite them from disk."""
+        """data/ splits, optional export, plots and the card; reruns rewrite them from disk."""
+        from stages.exports import run_exports
         from stages.package_card import PIPELINE, CardInputs, drops, render
         from stages.package_plots import write_plots
         from stages.package_stats import training_stats
-        from stages.package_train import publish_training_shards
+        from stages.package_train import decode_free, publish_splits
 
         s, layout = self.settings, Layout(self.context["data_root"])
-        train_files = publish_training_shards(shard_paths, layout.root / "train")
-        stats = training_stats(train_files)
-        export_path = None
-        if s.export.format == "llama_omni":
-            from stages.package_export import export_llama_omni
-
-            json_path = export_llama_omni(train_files, layout.root / "export" / "llama_omni", s.export.user_prompt)
-            export_path = str(json_path.relative_to(layout.root))
-        elif s.export.format:
-            raise ConfigError(f"stages.package.export.format must be llama_omni or null, got {s.export.format!r}")
+        features = decode_free(training_features(s.sample_rate))
+        splits = publish_splits(shard_paths, layout.root, features, s.splits, s.rows_per_file, s.rows_per_row_group,
+                                layout.manifest_dir(self.name) / "splits.json")
+        published = [f for split in splits.values() for f in split.files]
+        stats = training_stats(published)
+        exports = run_exports({name: split.files for name, split in splits.items() if split.files},
+                              layout.root / "export", s.export)
         plots = write_plots(stats, layout.root / "plots") if s.card.plots and stats.items else []
         kept = set()
-        for path in train_files:
+        for path in published:
             kept.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-        card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license,
-                          features=training_features(s.sample_rate), stats=stats, train_files=train_files,
-                          plots=plots, lineage=ledger_lineage(layout, PIPELINE),
-                          export_path=export_path)
-        dropped, unaccounted = drops(layout, kept)
+        card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license, features=features, stats=stats,
+                          splits=splits, fractions=dict(s.splits), plots=plots,
+                          lineage=ledger_lineage(layout, PIPELINE), exports=exports)
+        account = drops(layout, kept)
         # Items that vanished upstream without a ledger entry cannot be ledgered per item here
         # (the engine's join drops them before process()); they are listed with the drops.
-        atomic_write_json(layout.manifest_dir(self.name) / "drops.json", {
-            "dropped": [{"stage": st, "reason": r, "items": n} for st, r, n in dropped],
-            "missing_upstream_unledgered": unaccounted})
-        if unaccounted:
-            log.warning("package: %d items vanished upstream with no ledger entry (see drops.json)", len(unaccounted))
-        atomic_write_bytes(layout.root / "README.md", render(layout, card, dropped, unaccounted).encode())
-        log.info("package: %d training rows in %d shards; card at %s", stats.items, len(train_files),
-                 layout.root / "README.md")
+        atomic_write_json(layout.manifest_dir(self.name) / "drops.json", account.to_json())
+        if account.unaccounted:
+            log.warning("package: %d items vanished upstream with no ledger entry (see drops.json)",
+                        len(account.unaccounted))
+        atomic_write_bytes(layout.root / "README.md", render(layout, card, account).encode())
+        log.info("package: %d rows published (%s); card at %s", stats.items,
+                 ", ".join(f"{n}: {split.rows}" for n, split in splits.items()), layout.root / "README.md")
         if s.push_to_hub.repo_id:
             from stages.package_hub import push_to_hub
 

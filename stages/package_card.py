@@ -1,6 +1,6 @@
-"""The dataset card ${data_root}/README.md, generated from the ledger and the training shards:
-a Hugging Face YAML header, Table 1 beside the paper's figures, drops per stage and reason,
-engine versions per stage, plots, columns, and how to load it."""
+"""The dataset card ${data_root}/README.md, generated from the ledger and the published splits:
+a Hugging Face YAML header, the splits, Table 1 beside the paper's figures, drops per stage and
+reason, engine versions per stage, plots, columns, exports, and how to load it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,9 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline.ledger import errors_table, stage_status
+from pipeline.ledger import errors_table, shard_records, stage_status
 from pipeline.shards import Layout
 from stages.package_stats import PAPER, TrainingStats
+from stages.package_train import SPLITS, PublishedSplit
 
 PIPELINE = ["ingest", "rewrite", "respond", "speak_instruction", "speak_response", "verify_instruction",
             "verify_response", "units", "package"]
@@ -44,30 +45,69 @@ COLUMN_NOTES = {
 class CardInputs:
     pretty_name: str
     license: str
-    features: object  # datasets.Features of the training rows
+    features: object  # datasets.Features of the published rows (audio not decoded)
     stats: TrainingStats
-    train_files: list[Path]
+    splits: dict[str, PublishedSplit]
+    fractions: dict[str, float] = field(default_factory=dict)  # held-out split -> fraction (package `splits`)
     plots: list[tuple[str, str]] = field(default_factory=list)
     lineage: dict = field(default_factory=dict)
-    export_path: str | None = None
+    exports: list[tuple[str, Path, str]] = field(default_factory=list)  # (format, folder, description)
 
 
-def drops(layout: Layout, kept_ids: set[str]) -> tuple[list[tuple[str, str, int]], list[str]]:
-    """((stage, reason, items) sorted by pipeline order, ids that vanished with no ledger entry)."""
-    table = errors_table(layout)
-    counts: dict[tuple[str, str], int] = {}
-    ledgered: set[str] = set()
-    if table.num_rows:
-        for stage, reason, item_id in zip(*(table.column(c).to_pylist() for c in ("stage", "reason", "id"))):
-            counts[(stage, reason)] = counts.get((stage, reason), 0) + 1
-            ledgered.add(item_id)
+@dataclass
+class DropAccount:
+    """Every item read that was not published, counted once."""
+
+    read: int  # records ingest read (its rows_in)
+    kept: int  # items published
+    dropped: list[tuple[str, str, int]]  # (stage, reason, items): each by the first stage in pipeline order
+    also: list[tuple[str, str, int]]  # (stage, reason, rows): ledger rows of items counted above (or kept)
+    unaccounted: list[str]  # ids that vanished upstream with no ledger entry
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, _, n in self.dropped) + len(self.unaccounted)
+
+    def to_json(self) -> dict:
+        return {"read": self.read, "kept": self.kept, "lost": self.total,
+                "dropped": [{"stage": st, "reason": r, "items": n} for st, r, n in self.dropped],
+                "also_ledgered": [{"stage": st, "reason": r, "rows": n} for st, r, n in self.also],
+                "missing_upstream_unledgered": self.unaccounted}
+
+
+def drops(layout: Layout, kept_ids: set[str]) -> DropAccount:
+    """Ingest's ledger rows are records that never became items (one each, even when a duplicate
+    shares a kept item's id); every later loss is an ingested id not kept, counted by the first
+    stage in pipeline order that ledgered it. Other ledger rows (an item failed on both sides, a
+    stage ledgered it again) are listed as `also`. Total = records read - items kept."""
     order = {name: i for i, name in enumerate(PIPELINE)}
-    rows = sorted(((s, r, n) for (s, r), n in counts.items()), key=lambda x: (order.get(x[0], 99), x[0], -x[2]))
+    table = errors_table(layout)
+    rows = list(zip(*(table.column(c).to_pylist() for c in ("stage", "shard", "reason", "id")))) if table.num_rows \
+        else []
+    rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))  # stable: ledger order within a shard
     ingested: set[str] = set()
-    for path in sorted((layout.root / "stages" / "ingest").glob("shard-*.parquet")):
+    for path in sorted((layout.root / "stages" / PIPELINE[0]).glob("shard-*.parquet")):
         ingested.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-    unaccounted = sorted(ingested - kept_ids - ledgered)
-    return rows, unaccounted
+    lost = ingested - kept_ids
+    first: dict[tuple[str, str], int] = {}
+    also: dict[tuple[str, str], int] = {}
+    counted: set[str] = set()
+    for stage, _, reason, item_id in rows:
+        if stage == PIPELINE[0]:
+            first[(stage, reason)] = first.get((stage, reason), 0) + 1
+        elif item_id in lost and item_id not in counted:
+            counted.add(item_id)
+            first[(stage, reason)] = first.get((stage, reason), 0) + 1
+        else:
+            also[(stage, reason)] = also.get((stage, reason), 0) + 1
+
+    def table_rows(counts):
+        return sorted(((s, r, n) for (s, r), n in counts.items()),
+                      key=lambda x: (order.get(x[0], len(order)), x[0], -x[2], x[1]))
+
+    read = sum(r.get("rows_in", r["rows"] + r["errors"]) for r in shard_records(layout, PIPELINE[0]))
+    return DropAccount(read=read, kept=len(kept_ids), dropped=table_rows(first), also=table_rows(also),
+                       unaccounted=sorted(lost - counted))
 
 
 def size_category(n: int) -> str:
@@ -75,6 +115,10 @@ def size_category(n: int) -> str:
         if n < limit:
             return name
     return "1M<n<10M"
+
+
+def published(c: CardInputs) -> list[PublishedSplit]:
+    return [c.splits[name] for name in SPLITS if name in c.splits and c.splits[name].rows]
 
 
 def yaml_header(c: CardInputs) -> str:
@@ -85,10 +129,12 @@ def yaml_header(c: CardInputs) -> str:
         "task_categories": ["audio-to-audio", "automatic-speech-recognition", "text-to-speech"],
         "tags": ["speech", "spoken-instructions", "instruction-tuning", "hubert-units", "llama-omni", "synthetic"],
         "size_categories": [size_category(c.stats.items)],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "train/train-*.parquet"}]}],
+        # Empty splits are left out: `datasets` fails on a configured split that has no rows.
+        "configs": [{"config_name": "default", "data_files": [
+            {"split": s.name, "path": f"data/{s.name}-*.parquet"} for s in published(c)]}],
         "dataset_info": {
             "features": c.features._to_yaml_list(),
-            "splits": [{"name": "train", "num_bytes": c.stats.bytes, "num_examples": c.stats.items}],
+            "splits": [{"name": s.name, "num_bytes": s.bytes, "num_examples": s.rows} for s in published(c)],
             "download_size": c.stats.bytes,
             "dataset_size": c.stats.bytes,
         },
@@ -100,7 +146,7 @@ def type_name(feature) -> str:
     from datasets import Audio, List
 
     if isinstance(feature, Audio):
-        return f"audio ({feature.sampling_rate} Hz)"
+        return f"audio ({feature.sampling_rate} Hz{'' if feature.decode else ', not decoded: {bytes, path}'})"
     if isinstance(feature, List):
         return f"list<{type_name(feature.feature)}>"
     return str(getattr(feature, "dtype", type(feature).__name__))
@@ -136,25 +182,106 @@ def warnings(c: CardInputs) -> list[str]:
     return out
 
 
-def render(layout: Layout, c: CardInputs, dropped: list[tuple[str, str, int]], unaccounted: list[str]) -> str:
+def splits_section(c: CardInputs) -> list[str]:
+    held = ", ".join(f"{name} {c.fractions.get(name, 0.0):.2%}" for name in SPLITS[1:])
+    lines = ["## Splits", "", f"Each item's split is fixed by a hash of its id ({held}, train the rest): it stays in "
+             "its split across rebuilds and shard sizes. Files: `data/{split}-NNNNN-of-NNNNN.parquet`.", "",
+             "| split | items | share | files |", "|---|---:|---:|---:|"]
+    total = sum(split.rows for split in c.splits.values())
+    for name in SPLITS:
+        split = c.splits.get(name, PublishedSplit(name))
+        if split.rows:
+            lines.append(f"| {name} | {split.rows:,} | {split.rows / total:.1%} | {len(split.files)} |")
+        else:
+            lines.append(f"| {name} | 0 | | empty: not published |")
+    empty = [name for name in SPLITS if not c.splits.get(name, PublishedSplit(name)).rows]
+    if empty:
+        why = [f"{name} ({'fraction 0' if name != 'train' and not c.fractions.get(name) else 'no item fell in it'})"
+               for name in empty]
+        lines += ["", f"Empty in this build: {', '.join(why)}. An empty split has no file and is not in the YAML "
+                  "`configs`, so `load_dataset` does not offer it."]
+    return lines + [""]
+
+
+def drops_section(account: DropAccount) -> list[str]:
+    lines = ["## Dropped items", "", "Every item that was read but not published, counted once: by the first stage, "
+             "in pipeline order, that dropped it, and why (details: `instructs2s errors`).", "",
+             "| stage | reason | items |", "|---|---|---:|"]
+    lines += [f"| {s} | {r} | {n:,} |" for s, r, n in account.dropped]
+    if account.unaccounted:
+        lines += [f"| (unknown) | missing_upstream: no ledger entry | {len(account.unaccounted):,} |"]
+    lines += [f"| **total** | {account.read:,} read by ingest - {account.kept:,} published | **{account.total:,}** |"]
+    if account.also:
+        lines += ["", "Also ledgered, for items already counted above (an item can fail on both the instruction "
+                  "and the response side, or be ledgered again downstream):", "",
+                  "| stage | reason | ledger rows |", "|---|---|---:|"]
+        lines += [f"| {s} | {r} | {n:,} |" for s, r, n in account.also]
+    return lines + [""]
+
+
+LOADING = """\
+## Loading
+
+Audio columns are declared `Audio(decode=False)`: a row's `instruction_audio` is `{bytes, path}`
+with FLAC bytes, so loading needs no torchcodec (the decoder `datasets` would otherwise require).
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("path/to/this/folder")  # or the hub repo id; one entry per published split
+ds["train"][0]["instruction_audio"]  # {"bytes": b"fLaC...", "path": "..."}
+```
+
+Decoded on access with soundfile (this repository's `stages.loading.load(data_root)` does this):
+
+```python
+import io
+
+import soundfile as sf
+
+
+def decode(batch):
+    for column in ("instruction_audio", "response_audio"):
+        if column in batch:
+            batch[column] = [decoded(cell) for cell in batch[column]]
+    return batch
+
+
+def decoded(cell):
+    array, rate = sf.read(io.BytesIO(cell["bytes"]), dtype="float32")
+    return {"array": array, "sampling_rate": rate, "path": cell["path"]}
+
+
+ds = ds.with_transform(decode)  # ds["train"][0]["instruction_audio"]["array"]
+```
+"""
+
+
+def exports_section(root: Path, exports: list[tuple[str, Path, str]]) -> list[str]:
+    if not exports:
+        return []
+    lines = ["## Exports", ""]
+    for fmt, path, description in exports:
+        shown = Path(path).relative_to(root) if Path(path).is_absolute() else Path(path)
+        lines.append(f"- `{fmt}`: `{shown.as_posix()}`: {description}")
+    return lines + [""]
+
+
+def render(layout: Layout, c: CardInputs, account: DropAccount) -> str:
     lines = [yaml_header(c), f"# {c.pretty_name}", "",
              "Speech instruction data in the style of InstructS2S-200K (LLaMA-Omni, arXiv 2409.06666), rebuilt "
              "by this repository's pipeline: instructions rewritten for speech, spoken-style responses, "
              "synthesized speech for both, an ASR round-trip check, and discrete HuBERT units of the responses. "
              "This card is generated from the build's ledger (`manifests/`).", ""]
     lines += warnings(c) + ([""] if warnings(c) else [])
-    lines += ["## Statistics", ""] + table_one(c.stats) + [""]
+    lines += splits_section(c)
+    lines += ["## Statistics", "", "All published items (every split):", ""] + table_one(c.stats) + [""]
     if c.stats.sources:
         lines += ["Items per source: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(c.stats.sources.items())), ""]
     if c.plots:
         lines += ["## Plots", ""] + [f"![{title}](plots/{name})" for title, name in c.plots] + [""]
-    lines += ["## Dropped items", "", "Every item that did not reach the training shards, by the stage that "
-              "dropped it and why (details: `python -m pipeline errors`).", "",
-              "| stage | reason | items |", "|---|---|---:|"]
-    lines += [f"| {s} | {r} | {n:,} |" for s, r, n in dropped] or ["| (none) | | 0 |"]
-    if unaccounted:
-        lines += [f"| (unknown) | missing_upstream: no ledger entry | {len(unaccounted):,} |"]
-    lines += ["", "## Pipeline", "", "| stage | items out | dropped | engines |", "|---|---:|---:|---|"]
+    lines += drops_section(account)
+    lines += ["## Pipeline", "", "| stage | items out | dropped | engines |", "|---|---:|---:|---|"]
     for stage in PIPELINE:
         status = stage_status(layout, stage)
         if status["shards_done"] == 0:
@@ -164,15 +291,7 @@ def render(layout: Layout, c: CardInputs, dropped: list[tuple[str, str, int]], u
     lines += ["", "## Columns", "", "| column | type | meaning |", "|---|---|---|"]
     for name, feature in c.features.items():
         lines.append(f"| `{name}` | {type_name(feature)} | {COLUMN_NOTES.get(name, '')} |")
-    lines += ["", "## Loading", "", "```python", "from datasets import Audio, load_dataset", "",
-              'ds = load_dataset("parquet", data_files="train/train-*.parquet", split="train")',
-              "# decode=False keeps FLAC bytes; decode them with soundfile (no torchcodec needed)",
-              'ds = ds.cast_column("instruction_audio", Audio(decode=False))',
-              'ds = ds.cast_column("response_audio", Audio(decode=False))', "```", ""]
-    if c.export_path:
-        lines += ["## LLaMA-Omni export", "", f"`{c.export_path}` holds the JSON list LLaMA-Omni's training code "
-                  "reads (a `<speech>` human turn, the text response, `tgt_units`) and a 16 kHz wav per "
-                  "instruction.", ""]
+    lines += ["", LOADING] + exports_section(layout.root, c.exports)
     lines += ["## Sources and license", "",
               f"License: `{c.license}`. Instructions come from Alpaca (CC BY-NC 4.0) and UltraChat (MIT); "
               "responses and rewrites are generated by the LLM named per row in `rewrite_model` and "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-UPLOADED = ["README.md", "plots/*.png", "train/*.parquet"]
+UPLOADED = ["README.md", "plots/*.png", "data/*.parquet"]
 
 
 def push_to_hub(data_root: Path, repo_id: str, private: bool, token_env: str) -> None:
@@ -25,5 +25,5 @@ def push_to_hub(data_root: Path, repo_id: str, private: bool, token_env: str) ->
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     log.info("uploading %s to the hub dataset %s", data_root, repo_id)
     api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(data_root), allow_patterns=UPLOADED,
-                      delete_patterns=["train/*.parquet"],  # shards of an older, larger build
+                      delete_patterns=["data/*.parquet", "train/*.parquet"],  # shards of an older build or layout
                       commit_message="Update InstructS2S training shards and card")

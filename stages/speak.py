@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from pipeline.errors import ConfigError, ItemFailure, is_infrastructure
+from pipeline.shard_progress import counted
 from pipeline.stage import Stage, StageSettings
 from stages import audio
 
@@ -109,7 +110,7 @@ class SpeakStage(Stage):
         return self.settings.voices[seed % len(self.settings.voices)], seed
 
     def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
-        return [self.speak_one(row) for row in rows]
+        return [self.speak_one(row) for row in counted(rows)]
 
     def speak_one(self, row: dict) -> dict | ItemFailure:
         item_id, text = row["id"], (row[self.settings.text_column] or "").strip()

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, InfrastructureError, ItemFailure
 from pipeline.fingerprint import digest, output_settings
+from pipeline.shard_progress import advance
 from pipeline.shards import Layout
 from pipeline.stage import Stage, StageSettings
 from stages import audio
@@ -307,6 +308,7 @@ def extract(hubert, clips: list[np.ndarray], batch_seconds: float | None) -> lis
     for batch in length_batches([len(c) for c in clips], int(batch_seconds * RATE)):
         for i, frames in zip(batch, hubert.features([clips[i] for i in batch])):
             out[i] = frames
+        advance(len(batch))  # the progress bar, between forward passes
     return out
 
 

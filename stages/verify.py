@@ -12,6 +12,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from pipeline.errors import ItemFailure
+from pipeline.shard_progress import counted
 from pipeline.stage import Stage, StageSettings
 from stages import audio
 
@@ -96,7 +97,7 @@ class VerifyStage(Stage):
         return error_rate(*self.word_errors(reference, hypothesis))
 
     def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
-        return [self.verify_one(row) for row in rows]
+        return [self.verify_one(row) for row in counted(rows)]
 
     def verify_one(self, row: dict) -> dict | ItemFailure:
         s, item_id = self.settings, row["id"]

@@ -32,18 +32,21 @@ def test_every_item_is_a_training_row_or_a_ledgered_drop(built):
     """The mechanism, not a yield: how many items survive moves with the CPU and the engines'
     kernels; that each one is either kept or dropped once, with a reason, must not."""
     root, _ = built
-    kept = [i for p in sorted((root / "train").glob("*.parquet"))
+    kept = [i for p in sorted((root / "data").glob("*.parquet"))
             for i in pq.read_table(p, columns=["id"])["id"].to_pylist()]
     drops = errors_table(Layout(root)).to_pylist()
     assert all(d["reason"] and d["detail"] for d in drops)
     dropped = {d["id"] for d in drops}  # an item can fail in both parallel branches (instruction, response)
     assert len(kept) == len(set(kept)) and not dropped & set(kept)
     assert len(kept) + len(dropped) == 4
+    account = json.loads((root / "manifests" / "package" / "drops.json").read_text())
+    assert account["lost"] == account["read"] - len(kept) == sum(d["items"] for d in account["dropped"]) + len(
+        account["missing_upstream_unledgered"])  # each lost item counted once on the card
 
 
 def test_training_shards_card_and_export_exist(built):
     root, _ = built
-    train = sorted((root / "train").glob("*.parquet"))
+    train = sorted((root / "data").glob("*.parquet"))
     assert train, "package wrote no training shards"
     table = pq.read_table(train[0])
     assert table.num_rows >= 1, "no item of 4 survived: see `make errors` for why"

@@ -43,7 +43,7 @@ def ledger(root: Path) -> dict[str, dict]:
     records = {}
     for path in sorted((root / "manifests").rglob("shard-*.json")):
         record = json.loads(path.read_text())
-        for key in ("started", "elapsed_s"):
+        for key in ("started", "elapsed_s", "setup_s"):
             record.pop(key)
         records[str(path.relative_to(root))] = record
     return records

@@ -56,3 +56,17 @@ def trained_run(tiny_data):
 
     cfg = make_cfg(tiny_data, "train.epochs=8", "train.stage1.lr=2e-2", "train.stage2.lr=1e-2")
     return train(cfg)
+
+
+def write_published_layout(root, rows, validation_rows):
+    """The package stage's layout: data/train-00000-of-00001.parquet and data/validation-... ."""
+    write_shards(root, rows, shards=1)
+    write_shards(root / "validation-part", validation_rows, shards=1)
+    (root / "validation-part" / "data" / "train-00000-of-00001.parquet").rename(
+        root / "data" / "validation-00000-of-00001.parquet")
+
+
+@pytest.fixture(scope="session")
+def published_layout():
+    """write_published_layout(root, rows, validation_rows)."""
+    return write_published_layout

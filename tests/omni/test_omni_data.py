@@ -1,9 +1,10 @@
-"""Data: chat-template labels, unit padding, skip counting, held-out split, resumable order."""
+"""Data: chat-template labels, unit padding, skip counting, validation split or hash hold-out,
+resumable order."""
 
 import torch
 
 from omni.build import load_tokenizer
-from omni.data import MicroBatches, census, in_eval_split, shard_files
+from omni.data import MicroBatches, census, data_splits, in_eval_split, shard_files
 from omni.model import IGNORE, SPEECH_SLOT
 from omni.prompt import PromptBuilder
 
@@ -71,7 +72,7 @@ def test_units_are_padded_with_minus_100(tmp_path, omni_cfg):
 
 def test_skipped_items_are_counted_per_stage(mixed_data, omni_cfg):
     cfg, _, builder, files = _setup(omni_cfg, mixed_data)
-    counts = census(files, builder, cfg.data)
+    counts = census(data_splits(mixed_data, cfg.data), builder, cfg.data)
     assert dict(counts[1].skipped) == {"audio_too_long": 1, "empty_response": 1}
     assert dict(counts[2].skipped) == {"audio_too_long": 1, "empty_response": 1, "no_units": 1}
     assert counts[1].train == 7 and counts[2].train == 6
@@ -89,6 +90,33 @@ def test_held_out_split_is_stable_and_disjoint(mixed_data, omni_cfg):
     evals = {i for b in _stream(cfg, builder, files, micro_batch_size=1, split="eval") for i in b["ids"]}
     assert not train & evals and len(train | evals) == 6
     assert all(in_eval_split(i, 0.5) for i in evals)
+
+
+def test_a_validation_split_is_evaluated_and_nothing_is_held_out_of_train(tmp_path, omni_cfg, published_layout):
+    from omni.synthetic import make_rows
+
+    rows = make_rows(5, seed=8)
+    published_layout(tmp_path, rows[:3], rows[3:])
+    cfg, _, builder, files = _setup(omni_cfg, tmp_path, "data.eval_fraction=0.5")
+    splits = data_splits(tmp_path, cfg.data)
+    assert list(splits.train) == files == [str(tmp_path / "data" / "train-00000-of-00001.parquet")]
+    assert list(splits.eval) == [str(tmp_path / "data" / "validation-00000-of-00001.parquet")]
+    counts = census(splits, builder, cfg.data)
+    assert (counts[2].train, counts[2].eval) == (3, 2)
+
+    def ids(split):
+        return {i for b in _stream(cfg, builder, splits.files(split), micro_batch_size=1, split=split,
+                                   eval_fraction=splits.eval_fraction(split)) for i in b["ids"]}
+    assert ids("train") == {r["id"] for r in rows[:3]} and ids("eval") == {r["id"] for r in rows[3:]}
+
+
+def test_without_validation_rows_items_of_train_are_held_out(tmp_path, omni_cfg, published_layout):
+    from omni.synthetic import make_rows
+
+    published_layout(tmp_path, make_rows(6, seed=9), [])
+    cfg, *_ = _setup(omni_cfg, tmp_path, "data.eval_fraction=0.5")
+    splits = data_splits(tmp_path, cfg.data)
+    assert splits.eval == splits.train and splits.eval_fraction("eval") == splits.eval_fraction("train") == 0.5
 
 
 def test_order_is_fixed_by_seed_and_epoch_and_resumable(mixed_data, omni_cfg):

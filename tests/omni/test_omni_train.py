@@ -53,10 +53,17 @@ def test_resumed_run_gives_the_same_next_loss(mixed_data, stage, omni_cfg):
         assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
 
 
-def test_checkpoints_can_be_switched_off(tiny_data, omni_cfg):
-    run = train(omni_cfg(tiny_data, "run_name=no-checkpoints", "stage=1", "max_steps=2", "checkpoint.enabled=false"))
+def test_checkpoints_off_and_evaluation_on_the_validation_split(tmp_path, omni_cfg, published_layout):
+    from omni.synthetic import make_rows
+
+    rows = make_rows(5, seed=4)
+    published_layout(tmp_path, rows[:2], rows[2:])  # data/train-*.parquet (2 items), data/validation-* (3)
+    run = train(omni_cfg(tmp_path, "run_name=no-checkpoints", "stage=1", "max_steps=2", "checkpoint.enabled=false"))
     assert ckpt.checkpoints(run) == []
     assert sorted(_losses(run, 1)) == [1, 2]
+    evals = [r for r in read(run) if r["split"] == "eval"]
+    assert [int(r["items"]) for r in evals] == [3]  # the validation items; train's 2 were all trained on
+    assert "evaluation items: the validation split (1 files)" in (run / "train.log").read_text()
 
 
 def test_real_size_profile_has_the_recipe_shapes(tmp_path):

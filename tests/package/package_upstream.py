@@ -17,7 +17,7 @@ RESPONSES = {"p1": "Paris is in France.", "p2": "Yes.", "r22": "Boil it for six 
 SHARDS = [["p1", "p2", "bad_inst", "long_inst", "unverified", "ghost", "r22"], ["p3", "refused", "empty_inst"]]
 TRAINED = ["p1", "p2", "r22", "p3"]
 UNITS = {"max_seconds": 30.0, "kmeans": {"k": 6, "sample_items": 20}}
-PACKAGE = {"export": {"format": "llama_omni"}}
+PACKAGE = {"export": {"formats": ["llama_omni"]}}
 RATE_22K = 22050
 
 

@@ -1,4 +1,4 @@
-"""The training shards load with `datasets`, with every column and type, lineage and ledger."""
+"""The published files load with `datasets`, with every column and type, lineage and ledger."""
 import io
 import json
 
@@ -23,18 +23,20 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def dataset(package_run, tmp_path_factory):
-    from datasets import Audio, load_dataset
+    """Every published file read as plain Parquet: the files' own metadata must declare the features."""
+    from datasets import load_dataset
 
     root, _ = package_run
-    files = sorted(str(p) for p in (root / "train").glob("*.parquet"))
-    ds = load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path_factory.mktemp("hf")))
-    return ds.cast_column("instruction_audio", Audio(decode=False)).cast_column("response_audio", Audio(decode=False))
+    files = sorted(str(p) for p in (root / "data").glob("*.parquet"))
+    return load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path_factory.mktemp("hf")))
 
 
-def test_training_shard_names(package_run):
+def test_published_file_names(package_run):
+    """p3's id hash puts it in test at the default fractions; validation is empty and has no file."""
     root, _ = package_run
-    assert sorted(p.name for p in (root / "train").glob("*")) == [
-        "train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert sorted(p.name for p in (root / "data").glob("*")) == [
+        "test-00000-of-00001.parquet", "train-00000-of-00001.parquet"]
+    assert not (root / "train").exists()
 
 
 def test_every_column_and_type(dataset):
