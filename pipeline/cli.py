@@ -151,8 +151,16 @@ ENGINE_COMMANDS: dict[str, Command] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A wrong option is a user's mistake like any other: one line and exit code 2."""
+
+    def error(self, message: str):
+        print(f"config error: {self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def command_parser(prog: str, name: str, command: Command) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=command.help,
+    parser = OneLineParser(prog=f"{prog} {name}", description=command.help,
                                      epilog="Overrides are Hydra's: key=value, e.g. data_root=/tmp/x "
                                             "source.limit=20 stages.only=[ingest]; profile=full for the recipe.")
     command.options(parser)

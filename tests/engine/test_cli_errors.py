@@ -116,3 +116,19 @@ def test_the_module_entry_point_prints_no_traceback(tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_the_product_commands_refuse_mistakes_in_one_line(tmp_path, capsys):
+    from stages.cli import main as instructs2s
+
+    (tmp_path / MARKER).write_text("{}")
+    for argv, message in ((["export", "tfrecord", f"data_root={tmp_path}"], "invalid choice: 'tfrecord'"),
+                          (["push", f"data_root={tmp_path}"], "push_to_hub.repo_id"),
+                          (["status", "--stgae", "x"], "unrecognized arguments: --stgae"),
+                          (["bulid"], "unknown command 'bulid'")):
+        try:
+            code = instructs2s(argv)
+        except SystemExit as exc:  # argparse's way out, with our one-line message
+            code = exc.code
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and message in err and len(err.splitlines()) == 1, err
