@@ -196,19 +196,24 @@ def start_reaper(owner: str) -> None:
     )
 
 
-def reap(owner: str, poll_s: float = 0.5) -> None:
+def reap(owner: str, poll_s: float = 0.5, max_poll_s: float = 4.0) -> None:
     """Wait for the build process to end, then clean up after it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the build; the reaper then cleans
     build_pid = int(owner.rsplit("|", 2)[1])
     seen: set[str] = set()
     family: dict[int, str] = {}  # pid -> start time, of every process the build started
+    wait = poll_s
     while owner_alive(owner):
+        before = (len(family), len(seen))
         pids = descendants(build_pid) | {pid for pid, tag in tagged_processes().items() if tag == owner}
         pids.discard(os.getpid())  # the reaper is the build's child too
         family.update({pid: start_time(pid) for pid in pids if pid not in family})
         seen |= {name for name in held_shm([build_pid, *pids]) if ours(name)}
         seen |= named_by(family.keys() | {build_pid})
-        time.sleep(poll_s)
+        # Scanning /proc costs CPU: back off while nothing changes (a long stage, or a test process
+        # that ran a build in-process and goes on for minutes), look closely again when it does.
+        wait = poll_s if (len(family), len(seen)) != before else min(wait * 2, max_poll_s)
+        time.sleep(wait)
     victims = {pid for pid, started in family.items() if started and start_time(pid) == started}
     victims |= {pid for pid, tag in tagged_processes().items() if tag == owner}
     stopped = stop_pids(sorted(victims))

@@ -10,6 +10,8 @@ import logging
 import os
 from pathlib import Path
 
+from pipeline.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 UPLOADED = ["README.md", "plots/*.png", "data/*.parquet"]
@@ -20,7 +22,7 @@ def push_to_hub(data_root: Path, repo_id: str, private: bool, token_env: str) ->
 
     token = os.environ.get(token_env)
     if not token:
-        raise RuntimeError(f"push_to_hub: set the hub token in ${token_env}")
+        raise ConfigError(f"push_to_hub: set the hub token in ${token_env}")
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     log.info("uploading %s to the hub dataset %s", data_root, repo_id)

@@ -124,6 +124,8 @@ def test_the_product_commands_refuse_mistakes_in_one_line(tmp_path, capsys):
     (tmp_path / MARKER).write_text("{}")
     for argv, message in ((["export", "tfrecord", f"data_root={tmp_path}"], "invalid choice: 'tfrecord'"),
                           (["push", f"data_root={tmp_path}"], "push_to_hub.repo_id"),
+                          (["push", f"data_root={tmp_path}", "stages.package.push_to_hub.repo_id=user/name",
+                            "stages.package.push_to_hub.token_env=INSTRUCTS2S_TEST_NO_TOKEN"], "set the hub token"),
                           (["status", "--stgae", "x"], "unrecognized arguments: --stgae"),
                           (["bulid"], "unknown command 'bulid'")):
         try:

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from executor_helpers import LOCAL, RAY, build, engine_stages, ledger, output_hashes
 from executor_test_stages import KIND
+from local_build import LOCAL_BUILD
 
 from pipeline.cli import load_config
 from pipeline.errors import InfrastructureError
@@ -117,15 +118,13 @@ def test_a_stage_that_cannot_load_stops_the_run_as_with_the_local_executor(tmp_p
         build(tmp_path, RAY, stages, only=["pass1"])
 
 
-def test_the_local_profile_build_on_ray_matches_the_local_executor(tmp_path):
-    """Every real stage (vLLM, Piper/flite, Whisper, HuBERT, package): the same bytes on Ray."""
-    def run(root, *executor):
-        overrides = [f"data_root={root}", "source.limit=6", "progress=false", *executor]
-        return Runner(load_config(overrides)).build()
-
-    run(tmp_path / "local")
-    summaries = run(tmp_path / "ray", "executor=ray", "executor.num_cpus=2")
+def test_the_local_profile_build_on_ray_matches_the_local_executor(tmp_path, local_build):
+    """Every real stage (vLLM, Piper/flite, Whisper, HuBERT, package): the same bytes on Ray as the
+    shared local-executor build of the same config."""
+    local_root, _ = local_build
+    overrides = [f"data_root={tmp_path / 'ray'}", *LOCAL_BUILD, "executor=ray", "executor.num_cpus=2"]
+    summaries = Runner(load_config(overrides)).build()
     assert [s["stage"] for s in summaries][-1] == "package"
-    local_hashes = output_hashes(tmp_path / "local")
+    local_hashes = output_hashes(local_root)
     assert any(path.startswith("stages/units/") for path in local_hashes)
     assert output_hashes(tmp_path / "ray") == local_hashes
