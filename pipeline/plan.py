@@ -231,6 +231,12 @@ class Planner:
             prepared = digests.pop() if len(digests) == 1 else None
         shards, rows_in, reasons = Shards(more_unknown=inputs[0].more_unknown), [], []
         for index, record in enumerate(records):
+            if not self.runner.in_shard_range(index):  # another slice's shard (stages.shards): as it is
+                shards.expected.append(record["fingerprint"] if record else None)
+                shards.rows.append(record["rows"] if record else 0.0)
+                rows_in.append(record["rows_in"] if record else 0.0)
+                shards.runs.append(False)
+                continue
             ups = [s.expected[index] if index < len(s.expected) else None for s in inputs]
             items = min(s.rows[index] if index < len(s.rows) else 0.0 for s in inputs)
             if record is None:

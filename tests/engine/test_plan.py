@@ -1,5 +1,6 @@
 """The dry-run plan: done / stale / to-run shards per stage, the changed settings named, and
 time estimates from this data_root's ledger or from a table of measured rates."""
+import dataclasses
 import json
 import shutil
 
@@ -62,6 +63,13 @@ def test_after_a_build_nothing_is_left(built):
     result = plan(engine_config(built, stages=stages(preparing=True)), table={})
     assert counts(result) == {"source": (5, 0, 0), "pass1": (5, 0, 0), "pass2": (5, 0, 0), "fit": (5, 0, 0)}
     assert result.total_s == 0 and result.changes == []
+
+
+def test_a_slice_plans_only_its_own_shards(built):
+    """stages.shards=[1,3] (one job of a Slurm array): the other slices' shards are left as they are."""
+    run = engine_config(built, stages=stages(suffix2="!"))
+    result = plan(dataclasses.replace(run, shards=(1, 3)), table={})
+    assert counts(result) == {"source": (5, 0, 0), "pass1": (5, 0, 0), "pass2": (3, 2, 0)}
 
 
 def test_one_changed_setting_stales_exactly_that_stage_and_its_dependants(built):
