@@ -14,15 +14,20 @@ from pipeline.environment_record import environment_record, package_freeze
 from pipeline.shards import Layout, atomic_write_json
 
 
+def load_record(path: Path) -> dict | None:
+    """A shard or stage record; None when it is absent or half-written."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
 def shard_records(layout: Layout, stage: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(layout.manifest_dir(stage).glob("shard-*.json"))]
 
 
 def stage_status(layout: Layout, stage: str) -> dict:
-    try:
-        summary = json.loads(layout.stage_record(stage).read_text())
-    except FileNotFoundError:
-        summary = {}
+    summary = load_record(layout.stage_record(stage)) or {}
     records = shard_records(layout, stage)
     reasons: dict[str, int] = {}
     metrics: dict[str, float] = {}

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pipeline.config import RunConfig, StageNode, _merge
 from pipeline.executors.local import LocalExecutor
 from pipeline.fingerprint import digest, output_settings, shard_fingerprint
-from pipeline.rates import Rate, flatten, load_table, metric_amount, stage_rate
+from pipeline.ledger import load_record
+from pipeline.rates import Rate, flatten, load_table, metric_amount, plain, stage_rate
 from pipeline.registry import stage_class
-from pipeline.runner import Runner, load_record
+from pipeline.runner import Runner
 from pipeline.shards import Layout
 from pipeline.stage import SourceStage, Stage
 
@@ -60,11 +61,6 @@ class Plan:
         if any(s.estimate_s is None for s in busy):
             return None
         return sum(s.estimate_s or 0.0 for s in self.stages)
-
-
-def plain(values) -> object:
-    """As it reads back from a JSON record (tuples become lists, odd types strings)."""
-    return json.loads(json.dumps(values, default=str))
 
 
 def shown(value) -> str:
@@ -157,10 +153,6 @@ class Planner:
             self.shards[name] = self.on_disk(name)
         return self.shards[name]
 
-    def shard_is_intact(self, stage: str, index: int, record: dict) -> bool:
-        shard = self.layout.shard(stage, index)
-        return shard.exists() and shard.stat().st_size == record["bytes"]
-
     def plan_source(self, node: StageNode, stage: SourceStage) -> tuple[Shards, list[float], list[str]]:
         shards, rows_in, reasons = Shards(), [], []
         if stage.reads_locally():
@@ -204,7 +196,7 @@ class Planner:
                 found = self.settings_reasons(node, stage, record, self.fingerprint_inputs(stage, record))
                 if not found and record["input_fingerprints"][0] != identity:
                     found = [f"stages.{node.name}: source changed (its parts or their revisions)"]
-                elif not found and not self.shard_is_intact(node.name, index, record):
+                elif not found and not self.runner.shard_is_intact(node.name, index, record):
                     found = [f"{node.name}: shard file missing or altered"]
             done = record is not None and not found
             reasons += found
@@ -253,7 +245,7 @@ class Planner:
                 found.append(f"{node.name}: input {', '.join(changed)} changes")
             if own_prepare and inputs_change:
                 found.append(f"{node.name}: prepare() reads input shards that change")
-            if not found and not self.shard_is_intact(node.name, index, record):
+            if not found and not self.runner.shard_is_intact(node.name, index, record):
                 found.append(f"{node.name}: shard file missing or altered")
             reasons += found
             shards.expected.append(None if found else record["fingerprint"])

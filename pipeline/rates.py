@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.ledger import shard_records, stage_overhead_s
+from pipeline.ledger import load_record, shard_records, stage_overhead_s
 from pipeline.resources import manifests_dir
 from pipeline.shards import Layout
 
@@ -63,10 +63,7 @@ def ledger_rate(layout: Layout, stage: str, kind: str, cost_metric: str | None) 
         return None
     setup = max((r.get("setup_s", 0.0) for r in records), default=0.0)
     work = sum(r["elapsed_s"] - r.get("setup_s", 0.0) for r in records)
-    try:
-        summary = json.loads(layout.stage_record(stage).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        summary = {}
+    summary = load_record(layout.stage_record(stage)) or {}
     fixed = setup + stage_overhead_s(summary, records)
     basis = f"ledger: {work / items:.3g} s/item + {fixed:.0f} s"
     if not any("setup_s" in r for r in records):
@@ -90,10 +87,15 @@ def flatten(values: dict | list, prefix: str = "") -> dict:
     return out
 
 
+def plain(values) -> object:
+    """As it reads back from a JSON record (tuples become lists, odd types strings)."""
+    return json.loads(json.dumps(values, default=str))
+
+
 def table_rate(stage: str, kind: str, settings, table: dict) -> Rate | None:
     """The table's best row for this stage: same kind, every `match` setting equal (the
     engine, model, device); the same stage name and more matched settings win, then the latest."""
-    current = flatten(json.loads(json.dumps(dataclasses.asdict(settings), default=str)))  # runtime knobs too
+    current = flatten(plain(dataclasses.asdict(settings)))  # runtime knobs too
     rows = [r for r in table.get("rows") or [] if r.get("stage_kind") == kind and r.get("unit") == "s/item"
             and all(current.get(k) == v for k, v in (r.get("match") or {}).items())]
     if not rows:

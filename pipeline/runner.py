@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
-from pathlib import Path
 from typing import Iterator
 
 from pipeline.config import RunConfig, StageNode
@@ -13,6 +11,7 @@ from pipeline.data_root import claim, remove_stale_temp_files
 from pipeline.errors import ConfigError, InfrastructureError
 from pipeline.executors import Executor, make_executor
 from pipeline.fingerprint import digest, shard_fingerprint
+from pipeline.ledger import load_record
 from pipeline.progress import StageProgress
 from pipeline.registry import stage_class
 from pipeline.shards import SHARD_DIGITS, Layout, atomic_write_json
@@ -20,13 +19,6 @@ from pipeline.stage import SourceStage, Stage
 from pipeline.task import ShardTask
 
 log = logging.getLogger(__name__)
-
-
-def load_record(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 class Runner:
@@ -59,8 +51,9 @@ class Runner:
 
     def is_done(self, stage: str, index: int, fingerprint: str) -> bool:
         record = load_record(self.layout.shard_record(stage, index))
-        if not record or record.get("fingerprint") != fingerprint:
-            return False
+        return bool(record) and record.get("fingerprint") == fingerprint and self.shard_is_intact(stage, index, record)
+
+    def shard_is_intact(self, stage: str, index: int, record: dict) -> bool:
         shard = self.layout.shard(stage, index)
         return shard.exists() and shard.stat().st_size == record["bytes"]
 

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
 import pyarrow as pa
-import yaml
 
 from pipeline.stage import SourceStage, StageSettings
 from stages import ingest_filters as filters
 from stages.records import check_record
-from stages.selection import REPO_MANIFEST, write_selection
+from stages.selection import manifest_expected, write_selection
 from stages.sources import SourcePart, SourceSettings, check_part, part_identity, raw_records
 from stages.text.clean import clean_text, has_speakable_text
 from stages.text.validate import not_english
@@ -183,10 +182,7 @@ class IngestStage(SourceStage):
 
 def frozen_counts() -> dict[str, int]:
     """Items per source part in the checked-in manifest's `expected` block (filled once frozen)."""
-    if not REPO_MANIFEST.exists():
-        return {}
-    expected = yaml.safe_load(REPO_MANIFEST.read_text()).get("expected") or {}
-    return {part: v["count"] for part, v in expected.items() if v and v.get("count") is not None}
+    return {part: v["count"] for part, v in manifest_expected().items() if v and v.get("count") is not None}
 
 
 def text_key(record: dict) -> bytes | None:

@@ -26,10 +26,17 @@ def selection_summary(shard_paths: list[str]) -> dict[str, dict]:
     return {s: {"count": counts[s], "ids_sha256": digests[s].hexdigest()} for s in sorted(counts)}
 
 
+def manifest_expected() -> dict:
+    """The checked-in manifest's `expected` block: per source part, its count and id digest once frozen."""
+    if not REPO_MANIFEST.exists():
+        return {}
+    return yaml.safe_load(REPO_MANIFEST.read_text()).get("expected") or {}
+
+
 def write_selection(data_root: str, source_name: str, shard_paths: list[str]) -> dict:
     summary = {"source": source_name, "parts": selection_summary(shard_paths)}
-    if source_name == "recipe" and REPO_MANIFEST.exists():
-        expected = yaml.safe_load(REPO_MANIFEST.read_text()).get("expected") or {}
+    if source_name == "recipe":
+        expected = manifest_expected()
         pinned = {k: v for k, v in expected.items() if v and v.get("ids_sha256")}
         if pinned:
             summary["matches_manifest"] = all(summary["parts"].get(k) == v for k, v in pinned.items())
