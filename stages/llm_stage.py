@@ -21,6 +21,7 @@ from stages.llm.json_extract import extract_field
 from stages.llm.request_cache import RequestCache, request_key
 from stages.llm.requests import ChatRequest, Generation, Sampling
 from stages.llm.settings import LLMStageSettings
+from stages.model_paths import require_local
 from stages.text import normalize_for_speech
 from stages.text import validate as checks
 from stages.text.validate import Problem
@@ -69,6 +70,11 @@ class LLMStage(Stage):
     def output_schema(self) -> pa.Schema:
         text, raw, meta = self.output_columns
         return pa.schema([("id", pa.string()), (text, pa.string()), (raw, pa.string()), (meta, pa.string())])
+
+    def check(self) -> None:
+        s = self.settings
+        if s.engine.name == "vllm_offline" or s.engine.launch:  # a remote server's paths are its own
+            require_local(s.model, f"stages.{self.name}.model")
 
     def setup(self) -> None:
         from stages.llm.engine_pool import get_engine

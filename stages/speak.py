@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError, ItemFailure, is_infrastructure
 from pipeline.shard_progress import counted
 from pipeline.stage import Stage, StageSettings
 from stages import audio
+from stages.model_paths import piper_download_hint, require_local
 
 TTS_ENGINES = {
     "piper": "stages.engines.piper_tts:PiperEngine",
@@ -92,6 +93,12 @@ class SpeakStage(Stage):
             ("id", pa.string()), ("audio", audio.AUDIO_STRUCT), ("duration", pa.float32()),
             ("sample_rate", pa.int32()), ("speaker", pa.string()), ("engine", pa.string()),
         ])
+
+    def check(self) -> None:
+        for i, voice in enumerate(self.settings.voices):
+            if voice.get("engine") == "piper" and voice.get("model"):
+                require_local(voice["model"], f"stages.{self.name}.voices.{i}.model",
+                              piper_download_hint(voice["model"]))
 
     def setup(self) -> None:
         self.engines: dict[str, Any] = {}

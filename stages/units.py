@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from pipeline.errors import ConfigError, InfrastructureError, ItemFailure
 from pipeline.fingerprint import digest, output_settings
 from pipeline.shard_progress import advance
-from pipeline.shards import Layout
+from pipeline.shards import Layout, file_sha256
 from pipeline.stage import Stage, StageSettings
 from stages import audio
 from stages.kmeans import UnitAssigner, fit_centroids, load_centroids, merge_repeats, save_centroids
@@ -161,6 +161,26 @@ class UnitsStage(Stage):
             "transformers": metadata.version("transformers"),
             "torch": metadata.version("torch"),
         }
+
+    def check(self) -> None:
+        """Before any stage of the build runs (the units stage comes last, hours later): the
+        checkpoint's pin and the converted centroids, which only the user can supply."""
+        from stages.engines.hubert import cached_checkpoint
+
+        s, km = self.settings, self.settings.kmeans
+        if s.checkpoint and not s.checkpoint_sha256:
+            path = cached_checkpoint(s.checkpoint, self.context.get("model_cache", "."))
+            if path.is_file():
+                raise ConfigError(f"stages.units.checkpoint_sha256 is not set; {path} has sha256 "
+                                  f"{file_sha256(path)}: check it against a trusted source, then set it")
+            raise ConfigError(f"stages.units.checkpoint_sha256 is not set; download {s.checkpoint} to {path}, "
+                              "check its sha256 against a trusted source, then set it")
+        if not km.fit:
+            if not km.centroids:
+                raise ConfigError("stages.units.kmeans.fit=false needs kmeans.centroids (a .npy file)")
+            if not Path(km.centroids).expanduser().is_file():
+                raise ConfigError(f"k-means centroids {km.centroids} not found; make them from fairseq's .bin with "
+                                  "scripts/convert_kmeans.py, or set stages.units.kmeans.fit=true")
 
     def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
         self.check_precision()

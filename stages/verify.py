@@ -15,6 +15,7 @@ from pipeline.errors import ItemFailure
 from pipeline.shard_progress import counted
 from pipeline.stage import Stage, StageSettings
 from stages import audio
+from stages.model_paths import require_local
 
 ASR_RATE = 16_000
 
@@ -65,6 +66,9 @@ class VerifyStage(Stage):
             ("id", pa.string()), ("transcript", pa.string()), ("wer", pa.float32()),
             ("duration", pa.float32()), ("chars_per_second", pa.float32()),
         ])
+
+    def check(self) -> None:
+        require_local(self.settings.asr_model, f"stages.{self.name}.asr_model")
 
     def setup(self) -> None:
         from whisper_normalizer.english import EnglishTextNormalizer

@@ -3,7 +3,10 @@
 Two sources of weights:
 - the recipe's fairseq checkpoint (`mhubert_base_vp_en_es_fr_it3.pt`), whose tensors are renamed
   into transformers' layout by the mapping below (no fairseq needed). It is read with
-  `torch.load(weights_only=True)` after its sha256 matched the pinned value;
+  `torch.load(weights_only=True)` after its sha256 matched the pinned value. Besides tensors and
+  plain containers, fairseq's HuBERT pre-training checkpoints pickle the task's label dictionaries
+  (`task_state.dictionaries`, `fairseq.data.dictionary.Dictionary`); those are rebuilt as inert
+  records (see FAIRSEQ_INERT_GLOBALS): no fairseq code is imported or run;
 - `checkpoint: null`: HuBERT-base with random weights drawn from a fixed seed, for offline runs
   and tests (no registry ships HuBERT weights). Its units carry no phonetic meaning.
 
@@ -55,6 +58,45 @@ FAIRSEQ_TO_TRANSFORMERS: list[tuple[str, str]] = [
 # Pre-training heads that feature extraction never uses.
 FAIRSEQ_UNUSED = re.compile(r"(final_proj|label_embs_concat)(\.|$)")
 FAIRSEQ_DEFAULT_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
+# Classes fairseq pickles into HuBERT checkpoints that feature extraction never reads: the
+# pre-training task's label dictionaries (state["task_state"]["dictionaries"]). The weights-only
+# unpickler may build them only as InertRecord subclasses carrying their attributes.
+FAIRSEQ_INERT_GLOBALS = ("fairseq.data.dictionary.Dictionary",)
+
+
+class InertRecord:
+    """Stands in for a pickled class: keeps the attributes it is given, has no other code."""
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+
+    def __setstate__(self, state):
+        self.__dict__.update(state if isinstance(state, dict) else {"state": state})
+
+
+def inert_global(dotted: str) -> tuple[type, str]:
+    """An InertRecord subclass the weights-only unpickler accepts under the name `dotted`."""
+    module, _, name = dotted.rpartition(".")
+    return type(name, (InertRecord,), {"__module__": module, "__qualname__": name}), dotted
+
+
+def allowed_globals(safe_globals: list[str]) -> list[Any]:
+    """What torch's weights-only unpickler may build besides tensors and plain containers: the
+    argparse Namespace of legacy fairseq configs, fairseq's label dictionaries (inert), and the
+    configured classes: the real class where its module imports here, else an inert record."""
+    import importlib
+
+    allowed: list[Any] = [argparse.Namespace, *(inert_global(name) for name in FAIRSEQ_INERT_GLOBALS)]
+    for dotted in safe_globals:
+        if dotted in FAIRSEQ_INERT_GLOBALS:
+            continue
+        module, _, name = dotted.rpartition(".")
+        try:
+            allowed.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            log.info("checkpoint_safe_globals: %s is not importable here; rebuilt as an inert record", dotted)
+            allowed.append(inert_global(dotted))
+    return allowed
 
 
 def rename_fairseq_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -95,16 +137,22 @@ def hubert_config_from_fairseq(cfg: dict[str, Any]):
     )
 
 
+def cached_checkpoint(checkpoint: str, model_cache: str) -> Path:
+    """Where the checkpoint is read from: a local path as given, a URL's file under ${model_cache}/hubert/."""
+    if not re.match(r"https?://", checkpoint):
+        return Path(checkpoint).expanduser()
+    return Path(model_cache).expanduser() / "hubert" / checkpoint.rsplit("/", 1)[-1]
+
+
 def fetch_checkpoint(checkpoint: str, model_cache: str) -> Path:
     """A local path, or an http(s) URL downloaded once into the model cache."""
+    path = cached_checkpoint(checkpoint, model_cache)
     if not re.match(r"https?://", checkpoint):
-        path = Path(checkpoint).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"HuBERT checkpoint not found: {path}")
         return path
     from torch.hub import download_url_to_file
 
-    path = Path(model_cache) / "hubert" / checkpoint.rsplit("/", 1)[-1]
     if not path.is_file():
         log.info("downloading %s -> %s", checkpoint, path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +162,7 @@ def fetch_checkpoint(checkpoint: str, model_cache: str) -> Path:
 
 def load_fairseq_checkpoint(path: Path, sha256: str | None, safe_globals: list[str]):
     """The weights and model config of a fairseq HuBERT checkpoint, without executing pickle code."""
-    import importlib
+    import pickle
 
     import torch
 
@@ -124,14 +172,15 @@ def load_fairseq_checkpoint(path: Path, sha256: str | None, safe_globals: list[s
                          f"a trusted source, then set stages.units.checkpoint_sha256={actual}")
     if actual != sha256:
         raise ValueError(f"{path} has sha256 {actual}, but {sha256} is pinned: wrong or corrupt file")
-    # The checkpoint also pickles its training config; these plain containers are what fairseq
-    # put there. Anything else is refused by the weights-only unpickler unless the config lists it.
-    allowed: list[Any] = [argparse.Namespace]
-    for dotted in safe_globals:
-        module, _, name = dotted.rpartition(".")
-        allowed.append(getattr(importlib.import_module(module), name))
-    with torch.serialization.safe_globals(allowed):
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    # The checkpoint also pickles its training config and task state (see allowed_globals).
+    # Anything else is refused by the weights-only unpickler unless the config lists it.
+    try:
+        with torch.serialization.safe_globals(allowed_globals(safe_globals)):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path.name} could not be read weights-only: {exc}\nIf the file is the one you "
+                         "pinned, list the class it names in stages.units.checkpoint_safe_globals (one "
+                         "that cannot be imported here is rebuilt as an inert record).") from None
     if ckpt.get("cfg"):
         model_cfg = dict(ckpt["cfg"]["model"])
     elif ckpt.get("args") is not None:

