@@ -7,15 +7,27 @@ FORMAT ?= llama_omni
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup lock build-dataset plan status errors export-dataset test test-nightly bench lint train infer
+# profile=full_rehearsal / train=full_rehearsal read stand-ins under the run's model_cache: made first.
+REHEARSAL := $(findstring full_rehearsal,$(ARGS))
+STANDINS_ARGS := $(patsubst model_cache=%,--model-cache %,$(filter model_cache=%,$(ARGS)))
+
+.PHONY: setup setup-cosyvoice standins lock build-dataset plan status errors export-dataset test test-nightly bench lint train infer
 
 setup:  ## create .venv with everything the default profile needs (idempotent)
 	./scripts/setup.sh
+
+setup-cosyvoice:  ## create .venv-cosyvoice, CosyVoice's own environment (profile=full_rehearsal, its tests; idempotent)
+	./scripts/setup_cosyvoice.sh
+
+standins:  ## the full profile's models as tiny random stand-ins in their real formats (for the rehearsal profiles)
+	$(MAKE) --no-print-directory setup-cosyvoice
+	$(PY) scripts/make_standins.py $(STANDINS_ARGS)
 
 lock:  ## regenerate requirements.lock from pyproject.toml + constraints.txt (then: make setup)
 	./scripts/lock.sh $(ARGS)
 
 build-dataset:  ## run the pipeline (default: local profile, the bundled sample, offline)
+	$(if $(REHEARSAL),$(MAKE) --no-print-directory standins ARGS="$(ARGS)")
 	$(CLI) build $(ARGS)
 
 plan:  ## what a build would run (done / stale / to run per stage) and how long it would take
@@ -43,6 +55,7 @@ lint:
 	$(PY) -m ruff check pipeline stages omni tests benchmarks
 
 train:  ## train LLaMA-Omni on the shards of a build (data_root=...)
+	$(if $(REHEARSAL),$(MAKE) --no-print-directory standins ARGS="$(ARGS)")
 	$(CLI) train $(ARGS)
 
 infer:  ## speech in, text and units out: make infer ARGS="data_root=data audio=FILE.wav"

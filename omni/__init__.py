@@ -2,7 +2,7 @@
 
 Modules, one concept each:
   model.py       the whole model (encoder, adaptor, LLM, CTC speech decoder) in one file
-  build.py       turns a config into a model and tokenizer (hub names or random weights)
+  build.py       turns a config into a model and tokenizer (hub names, folders or random weights)
   prompt.py      the chat-template prompt with speech slots, labels and response positions
   audio.py       FLAC/WAV decoding with soundfile and the Whisper log-mel
   data.py        streaming Parquet training shards into micro-batches

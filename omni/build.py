@@ -1,19 +1,22 @@
 """Turning the `train` profile of the config into a tokenizer and an OmniModel.
 
-Hub names load pretrained weights (full profile); `name: null` builds the part from its config
-with random weights, seeded (local profile). `pretrained=False` builds hub-named parts from
-their configs only, for when a checkpoint will overwrite the weights anyway.
+Hub names and local folders load pretrained weights (full profile; train=full_rehearsal names
+folders of stand-ins); `name: null` builds the part from its config with random weights, seeded
+(local profile). `pretrained=False` builds named parts from their configs only, for when a
+checkpoint will overwrite the weights anyway.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from .config import UserError
 from .model import Adaptor, OmniModel, SpeechDecoder
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -34,12 +37,25 @@ def package_folder(package: str) -> Path:
     return Path(spec.origin).parent
 
 
+def model_location(name: str, key: str) -> str:
+    """A hub name as is, or a local folder with `~` expanded (transformers takes `~/x` for a
+    malformed hub name); a folder that is not there is a user error naming the key `key`."""
+    if not name.startswith(("/", "~", "./", "../")):
+        return name
+    folder = os.path.expanduser(name)
+    if not os.path.isdir(folder):
+        raise UserError(f"{key}: {folder} is not a folder (train=full_rehearsal reads the stand-ins "
+                        "that scripts/make_standins.py writes under model_cache)")
+    return folder
+
+
 @functools.lru_cache(maxsize=4)
 def _cached_tokenizer(name, package, gguf_file, trust_remote_code):
     from transformers import AutoTokenizer
 
     if name:
-        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(model_location(name, "train.tokenizer.name"),
+                                             trust_remote_code=trust_remote_code)
     folder = package_folder(package)
     if not (folder / gguf_file).exists():
         raise RuntimeError(f"{gguf_file} is not in {folder}; reinstall {package}")
@@ -59,12 +75,13 @@ def build_encoder(ecfg: DictConfig, pretrained: bool = True):
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
     dtype = _DTYPES[ecfg.get("dtype", "float32")]
-    if ecfg.get("name") and pretrained:
-        whole = WhisperModel.from_pretrained(ecfg.name, dtype=dtype)
+    name = model_location(ecfg.name, "train.encoder.name") if ecfg.get("name") else None
+    if name and pretrained:
+        whole = WhisperModel.from_pretrained(name, dtype=dtype)
         encoder = whole.get_encoder()
         del whole
     else:
-        conf = WhisperConfig.from_pretrained(ecfg.name) if ecfg.get("name") else WhisperConfig(**_plain(ecfg.config))
+        conf = WhisperConfig.from_pretrained(name) if name else WhisperConfig(**_plain(ecfg.config))
         encoder = WhisperEncoder(conf).to(dtype)
     return encoder.requires_grad_(False).eval()
 
@@ -75,11 +92,12 @@ def build_llm(lcfg: DictConfig, vocab_size: int, pretrained: bool = True):
     dtype = _DTYPES[lcfg.get("dtype", "float32")]
     trust = bool(lcfg.get("trust_remote_code", False))
     attn = lcfg.get("attn_implementation", "sdpa")
-    if lcfg.get("name") and pretrained:
-        return AutoModelForCausalLM.from_pretrained(lcfg.name, dtype=dtype, attn_implementation=attn,
+    name = model_location(lcfg.name, "train.llm.name") if lcfg.get("name") else None
+    if name and pretrained:
+        return AutoModelForCausalLM.from_pretrained(name, dtype=dtype, attn_implementation=attn,
                                                     trust_remote_code=trust)
-    if lcfg.get("name"):
-        conf = AutoConfig.from_pretrained(lcfg.name, trust_remote_code=trust)
+    if name:
+        conf = AutoConfig.from_pretrained(name, trust_remote_code=trust)
     else:
         fields = _plain(lcfg.config)
         conf = AutoConfig.for_model(fields.pop("model_type"), vocab_size=vocab_size, **fields)

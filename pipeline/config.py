@@ -89,6 +89,11 @@ def _merge(schema, node, where: str):
         raise ConfigError(f"{where}: {exc}".splitlines()[0] + f" (key: {getattr(exc, 'full_key', '?')})") from None
 
 
+def settings_from_dict(kind: str, values: dict, where: str):
+    """A stage kind's typed settings from plain values (a config node, or a task sent as JSON)."""
+    return _merge(stage_class(kind).Settings, values, where)
+
+
 def validate(cfg: DictConfig) -> RunConfig:
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("hydra", None)
@@ -107,7 +112,7 @@ def validate(cfg: DictConfig) -> RunConfig:
             continue  # removed with ~stages.NAME
         if not isinstance(node, dict) or "kind" not in node:
             raise ConfigError(f"stages.{name}: needs a 'kind' (one of the stage kinds)")
-        settings = _merge(stage_class(node["kind"]).Settings, node, f"stages.{name}")
+        settings = settings_from_dict(node["kind"], node, f"stages.{name}")
         nodes.append(StageNode(name=name, kind=node["kind"], settings=settings))
     names = [n.name for n in nodes]
     if only is not None:

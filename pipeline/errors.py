@@ -22,6 +22,10 @@ class ConfigError(ValueError):
     """The configuration is wrong; raised before any work starts."""
 
 
+class MissingModelError(ConfigError):
+    """A model file or pin that only the user can supply is not there yet (the message says how)."""
+
+
 class StageContractError(RuntimeError):
     """A stage broke the contract (lost a row, wrong schema): a bug, never data."""
 

@@ -10,6 +10,7 @@ from pipeline.config import RunConfig, StageNode
 from pipeline.data_root import claim, remove_stale_temp_files
 from pipeline.errors import ConfigError, InfrastructureError
 from pipeline.executors import Executor, make_executor
+from pipeline.executors.interpreter import InterpreterExecutor, check_interpreter
 from pipeline.fingerprint import digest, shard_fingerprint
 from pipeline.ledger import load_record
 from pipeline.progress import StageProgress
@@ -146,12 +147,15 @@ class Runner:
                     yield task
 
         ran = 0
+        executor = InterpreterExecutor(node.settings.python) if node.settings.python else self.executor
         try:
-            for record in self.executor.map(pending(), node.settings.workers):
+            for record in executor.map(pending(), node.settings.workers):
                 ran += 1
                 progress.done(record)
         finally:
             progress.close()
+            if executor is not self.executor:
+                executor.close()
         num_shards = counter[0]
         self.remove_shards_beyond(node.name, num_shards)
         finalizing = time.time()
@@ -193,12 +197,22 @@ class Runner:
         names = {n.name for n in selected}
         for node in selected:
             stage = self.describe(node)
+            if node.settings.python:
+                self.check_interpreter(node)
             stage.check()
             for upstream in stage.input_columns():
                 if upstream not in names and load_record(self.layout.stage_record(upstream)) is None:
                     raise ConfigError(f"stage {node.name!r} needs {upstream!r}, which has not run in "
                                       f"{self.layout.root}; add it to stages.only or build it first")
         return selected
+
+    def check_interpreter(self, node: StageNode) -> None:
+        if self.run.root.executor.name != "local":
+            raise ConfigError(f"stages.{node.name}.python works with the local executor only "
+                              f"(for {self.run.root.executor.name}, give its workers that environment)")
+        problem = check_interpreter(node.name, node.settings.python)
+        if problem:
+            raise ConfigError(problem)
 
     def build(self) -> list[dict]:
         selected = self.preflight()

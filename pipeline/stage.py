@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Optional
 
 import pyarrow as pa
 
@@ -17,6 +17,7 @@ class StageSettings:
     kind: str = "?"  # which Stage class runs this node (see pipeline.registry)
     workers: int = 1  # processes for this stage (local executor); 1 = in-process
     fault_fraction: float = 0.0  # testing: the engine raises on this share of items, chosen by id hash
+    python: Optional[str] = None  # interpreter of another virtual environment to run this stage's shards in
 
     def __post_init__(self):
         if self.workers < 1:
@@ -25,7 +26,7 @@ class StageSettings:
             raise ValueError(f"fault_fraction must be between 0 and 1, got {self.fault_fraction}")
 
     # Fields that change speed, never output: left out of the fingerprint.
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "python"})
 
 
 class Stage:

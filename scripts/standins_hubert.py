@@ -1,24 +1,24 @@
 """Stand-ins for the full profile's units stage, in the recipe's real file formats, random weights.
 
-    make_hubert_standins(model_cache, seed) -> paths and sha256 pins
+    make_hubert_standins(directory, seed) -> paths and sha256 pins
 
-writes under `${model_cache}/hubert/`, the names `conf/profile/full.yaml` reads there:
+writes into `directory` the file names `conf/profile/full.yaml` reads under ${model_cache}/hubert/
+(profile=full_rehearsal reads them under ${model_cache}/standins/hubert/):
 - `mhubert_base_vp_en_es_fr_it3.pt`: a fairseq HuBERT pre-training checkpoint as fairseq writes
   one (`args`, a plain-dict `cfg`, `model` with fairseq's parameter names including the
   pre-training heads, `task_state` holding the label dictionary as a pickled
   `fairseq.data.dictionary.Dictionary`, `optimizer_history`, `extra_state`). Layout as the
   recipe's base model (the default conv feature extractor, 12 transformer layers, so layer 11
-  exists) but tiny transformer widths. Because the file sits where the checkpoint URL is
-  downloaded to, the profile's URL is used as is and nothing is downloaded.
-- `mhubert_base_vp_en_es_fr_it3_L11_km1000.bin`: a fitted scikit-learn MiniBatchKMeans with 1000
-  clusters saved with joblib, as fairseq's `learn_kmeans.py` saves it (fitted on this stand-in's
-  layer-11 features of seeded noise);
+  exists) but tiny transformer widths.
+- `mhubert_base_vp_en_es_fr_it3_L11_km1000.bin`: a scikit-learn MiniBatchKMeans with 1000
+  clusters saved with joblib, as fairseq's `learn_kmeans.py` saves it (centroids set, not fitted);
 - `mhubert_base_vp_en_es_fr_it3_L11_km1000.npy`: that file converted by running
   `scripts/convert_kmeans.py SOURCE TARGET --sha256 HEX`, the command a user runs.
 
 The returned pins are what a user sets: `stages.units.checkpoint_sha256` and
-`stages.units.kmeans.centroids_sha256` (the one convert_kmeans.py prints). Files are rebuilt
-each call; the same seed gives the same bytes for the checkpoint and the centroids.
+`stages.units.kmeans.centroids_sha256` (the one convert_kmeans.py prints). Every value is built
+from seeded integers (exact_random), so a seed gives the same bytes on any CPU with the locked
+torch, scikit-learn and joblib: profile=full_rehearsal pins seed 0's hashes.
 """
 from __future__ import annotations
 
@@ -104,27 +104,46 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def exact_random(rng, shape, scale: float, offset: float = 0.0):
+    """Seeded values built from integers with single correctly-rounded float operations, so the
+    same seed gives the same bits on any CPU (floating-point samplers and forward passes may not)."""
+    import numpy as np
+
+    ints = rng.integers(-128, 129, size=shape).astype(np.float32)
+    return ints * np.float32(scale / 128) + np.float32(offset)
+
+
 def random_hubert(seed: int):
-    """transformers' HubertModel with the stand-in's shape and seeded random weights."""
+    """transformers' HubertModel with the stand-in's shape and seeded random weights (every
+    tensor replaced by exact_random values: uniform, scaled by 1/sqrt(fan-in); norms near 1; biases
+    zero). Each layer's residual branches are scaled down: a random 12-layer post-norm transformer
+    otherwise averages every frame into the same vector by layer 11, and k-means would see one point."""
+    import numpy as np
     import torch
     from transformers import HubertConfig, HubertModel
 
     config = HubertConfig(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
                           intermediate_size=FFN, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
                           apply_spec_augment=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = HubertModel(config).eval()
-        with torch.no_grad():  # non-trivial norm parameters and mask embedding, as a trained model has
-            for name, p in model.named_parameters():
-                if "norm" in name or name == "masked_spec_embed":
-                    p.add_(torch.rand_like(p) * 0.5)
+    model = HubertModel(config).eval()
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name and name.endswith("weight") or name.endswith("original0"):
+                values = exact_random(rng, tuple(p.shape), 0.25, 1.0)
+            elif p.dim() > 1:
+                branch = "out_proj" in name or "output_dense" in name
+                values = exact_random(rng, tuple(p.shape), (0.1 if branch else 1.0) * float(np.sqrt(3.0 / p[0].numel())))
+            else:
+                values = exact_random(rng, tuple(p.shape), 0.1) * np.float32(0.0 if name.endswith("bias") else 1.0)
+            p.copy_(torch.from_numpy(values))
     return model
 
 
 def fairseq_state(model, seed: int) -> dict:
     """The model's tensors under fairseq's names (spelled out here, independent of the project's
     renaming in stages/engines/hubert.py), plus fairseq's pre-training heads."""
+    import numpy as np
     import torch
 
     hf = {k: v.clone() for k, v in model.state_dict().items()}
@@ -149,10 +168,10 @@ def fairseq_state(model, seed: int) -> dict:
             fs[f"encoder.layers.{i}.final_layer_norm.{p}"] = hf[f"encoder.layers.{i}.final_layer_norm.{p}"]
     for p in ("weight", "bias"):
         fs[f"encoder.layer_norm.{p}"] = hf[f"encoder.layer_norm.{p}"]
-    generator = torch.Generator().manual_seed(seed + 1)
-    fs["final_proj.weight"] = torch.randn(FINAL_DIM, HIDDEN, generator=generator) * 0.02
+    rng = np.random.default_rng(seed + 1)
+    fs["final_proj.weight"] = torch.from_numpy(exact_random(rng, (FINAL_DIM, HIDDEN), 0.02))
     fs["final_proj.bias"] = torch.zeros(FINAL_DIM)
-    fs["label_embs_concat"] = torch.randn(CLUSTERS + len(SPECIALS), FINAL_DIM, generator=generator)
+    fs["label_embs_concat"] = torch.from_numpy(exact_random(rng, (CLUSTERS + len(SPECIALS), FINAL_DIM), 1.0))
     return fs
 
 
@@ -183,32 +202,21 @@ def write_checkpoint(path: Path, model, seed: int) -> None:
         torch.save(state, path)
 
 
-def layer_features(model, seed: int, seconds: float = 3.0, points: int = 1500):
-    """`points` layer-11 feature vectors: the stand-in's frames of seeded noise (50 a second),
-    drawn again with a little seeded jitter, as k-means with 1000 clusters needs over 1000."""
-    import numpy as np
-    import torch
-
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(int(seconds * 16000)).astype(np.float32) * 0.1
-    with torch.inference_mode():
-        frames = model(torch.from_numpy(noise)[None], output_hidden_states=True).hidden_states[LAYER][0].numpy()
-    picked = frames[rng.integers(len(frames), size=points)]
-    return (picked + rng.standard_normal(picked.shape) * 0.1 * frames.std(0)).astype(np.float32)
-
-
-def write_kmeans(path: Path, features, seed: int) -> None:
-    """1000 clusters fitted and saved as fairseq's learn_kmeans.py does (its MiniBatchKMeans
-    settings, but two passes over small batches: a stand-in)."""
+def write_kmeans(path: Path, seed: int) -> None:
+    """A scikit-learn MiniBatchKMeans with 1000 clusters saved with joblib, as fairseq's
+    learn_kmeans.py saves one. Its centroids are exact_random values in the range of layer-11
+    features (post-norm, near unit scale), set rather than fitted: a fit's float arithmetic would
+    give other bits, and so other pins, on another CPU."""
     import joblib
+    import numpy as np
     from sklearn.cluster import MiniBatchKMeans
-    from threadpoolctl import threadpool_limits
 
-    km = MiniBatchKMeans(n_clusters=CLUSTERS, init="k-means++", max_iter=2, batch_size=1024, tol=0.0,
-                         max_no_improvement=100, n_init=1, reassignment_ratio=0.0, compute_labels=False,
+    km = MiniBatchKMeans(n_clusters=CLUSTERS, init="k-means++", max_iter=100, batch_size=10000, tol=0.0,
+                         max_no_improvement=100, n_init=20, reassignment_ratio=0.0, compute_labels=False,
                          random_state=seed)
-    with threadpool_limits(limits=1):  # the same bytes on any machine
-        km.fit(features)
+    km.cluster_centers_ = exact_random(np.random.default_rng(seed + 2), (CLUSTERS, HIDDEN), 1.0)
+    km.n_features_in_ = HIDDEN
+    km.n_steps_ = km.n_iter_ = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(km, path)
 
@@ -226,17 +234,17 @@ def convert(source: Path, target: Path, source_sha256: str) -> str:
     return found.group(1)
 
 
-def make_hubert_standins(out_dir: Path, seed: int) -> dict:
-    """Write the stand-ins under out_dir/hubert/ (out_dir is the run's model_cache).
+def make_hubert_standins(directory: Path, seed: int) -> dict:
+    """Write the stand-ins into `directory` (the full profile's: ${model_cache}/hubert).
 
     Returns {"checkpoint", "checkpoint_sha256", "kmeans_bin", "kmeans_bin_sha256", "centroids",
     "centroids_sha256", "layer", "clusters", "hidden_size"} (paths as str)."""
-    directory = Path(out_dir).expanduser().resolve() / "hubert"
+    directory = Path(directory).expanduser().resolve()
     model = random_hubert(seed)
     checkpoint = directory / CHECKPOINT
     write_checkpoint(checkpoint, model, seed)
     kmeans_bin = directory / KMEANS_BIN
-    write_kmeans(kmeans_bin, layer_features(model, seed), seed)
+    write_kmeans(kmeans_bin, seed)
     bin_sha = sha256(kmeans_bin)
     centroids = directory / CENTROIDS
     centroids_sha = convert(kmeans_bin, centroids, bin_sha)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from pipeline.errors import MissingModelError
 
 PATH_PREFIXES = ("/", "~", "./", "../")
 
@@ -18,12 +18,12 @@ def looks_like_path(model: str) -> bool:
 
 
 def require_local(model: str, key: str, hint: str = "") -> None:
-    """ConfigError (one line) when `model`, the value of setting `key`, is a path that does not exist."""
+    """MissingModelError (one line) when `model`, the value of setting `key`, is a path that does not exist."""
     if not looks_like_path(model) or Path(model).expanduser().exists():
         return
     if "/standins/" in str(model):
         hint = "stand-ins: make them with `python scripts/make_standins.py`"
-    raise ConfigError(f"{key}: {model} does not exist" + (f" ({hint})" if hint else ""))
+    raise MissingModelError(f"{key}: {model} does not exist" + (f" ({hint})" if hint else ""))
 
 
 def piper_download_hint(model: str) -> str:

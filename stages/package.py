@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,7 @@ class CardSettings:
     pretty_name: str = "InstructS2S (rebuilt)"  # title of the dataset card
     license: str = "cc-by-nc-4.0"  # Alpaca's license (the strictest source); check your sources' terms
     plots: bool = True  # PNG histograms under ${data_root}/plots/, linked from the card
+    notice: Optional[str] = None  # a warning paragraph at the top of the card (e.g. a rehearsal's stand-ins); null: none
 
 
 @dataclass
@@ -70,8 +71,8 @@ class PackageSettings(StageSettings):
     push_to_hub: HubSettings = field(default_factory=HubSettings)
 
     # splits, file sizes, export, card and upload only shape finalize()'s outputs, never a shard's rows.
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "splits", "rows_per_file", "rows_per_row_group",
-                                                          "export", "card", "push_to_hub"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset(
+        {"splits", "rows_per_file", "rows_per_row_group", "export", "card", "push_to_hub"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -235,7 +236,8 @@ class PackageStage(Stage):
         kept = set()
         for path in published:
             kept.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-        card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license, features=features, stats=stats,
+        card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license, notice=s.card.notice,
+                          features=features, stats=stats,
                           splits=splits, fractions=dict(s.splits), plots=plots,
                           lineage=ledger_lineage(layout, PIPELINE), exports=exports)
         account = drops(layout, kept)

@@ -52,6 +52,7 @@ class CardInputs:
     plots: list[tuple[str, str]] = field(default_factory=list)
     lineage: dict = field(default_factory=dict)
     exports: list[tuple[str, Path, str]] = field(default_factory=list)  # (format, folder, description)
+    notice: str | None = None  # the package setting card.notice
 
 
 @dataclass
@@ -172,7 +173,7 @@ def table_one(stats: TrainingStats) -> list[str]:
 
 
 def warnings(c: CardInputs) -> list[str]:
-    out = []
+    out = [f"> {c.notice.strip()}"] if c.notice else []
     units_model = c.lineage.get("units", {}).get("hubert", "")
     if "random weights" in units_model:
         out.append("> **Units from random weights.** This build ran the local profile: HuBERT-base with random "

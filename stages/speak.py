@@ -49,7 +49,7 @@ class SpeakSettings(StageSettings):
     max_chars: int = 2000  # longer texts are ledgered, not spoken
     threads: int = 1  # CPU threads per worker for the TTS engine
 
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "threads"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset({"threads"})
 
     def __post_init__(self):
         super().__post_init__()

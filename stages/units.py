@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import ConfigError, InfrastructureError, ItemFailure
+from pipeline.errors import ConfigError, InfrastructureError, ItemFailure, MissingModelError
 from pipeline.fingerprint import digest, output_settings
 from pipeline.shard_progress import advance
 from pipeline.shards import Layout, file_sha256
@@ -73,7 +73,7 @@ class UnitsSettings(StageSettings):
 
     # `threads` is not among them: the thread count splits HuBERT's float sums differently, so it
     # changes features, centroids and units (see pinned_threads).
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "device", "batch_seconds", "decode_threads"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset({"device", "batch_seconds", "decode_threads"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -171,26 +171,26 @@ class UnitsStage(Stage):
         if s.checkpoint and not s.checkpoint_sha256:
             path = cached_checkpoint(s.checkpoint, self.context.get("model_cache", "."))
             if path.is_file():
-                raise ConfigError(f"stages.units.checkpoint_sha256 is not set; {path} has sha256 "
-                                  f"{file_sha256(path)}: check it against a trusted source, then set it")
-            raise ConfigError(f"stages.units.checkpoint_sha256 is not set; download {s.checkpoint} to {path}, "
-                              "check its sha256 against a trusted source, then set it")
+                raise MissingModelError(f"stages.units.checkpoint_sha256 is not set; {path} has sha256 "
+                                        f"{file_sha256(path)}: check it against a trusted source, then set it")
+            raise MissingModelError(f"stages.units.checkpoint_sha256 is not set; download {s.checkpoint} to {path}, "
+                                    "check its sha256 against a trusted source, then set it")
         if not km.fit:
-            if not km.centroids:
-                raise ConfigError("stages.units.kmeans.fit=false needs kmeans.centroids (a .npy file)")
-            if not Path(km.centroids).expanduser().is_file():
-                raise ConfigError(f"k-means centroids {km.centroids} not found; make them from fairseq's .bin with "
-                                  "scripts/convert_kmeans.py, or set stages.units.kmeans.fit=true")
+            self.check_centroids()
+
+    def check_centroids(self) -> None:
+        km = self.settings.kmeans
+        if not km.centroids:
+            raise ConfigError("stages.units.kmeans.fit=false needs kmeans.centroids (a .npy file)")
+        if not Path(km.centroids).expanduser().is_file():
+            raise MissingModelError(f"k-means centroids {km.centroids} not found; make them from fairseq's .bin "
+                                    "with scripts/convert_kmeans.py, or set stages.units.kmeans.fit=true")
 
     def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
         self.check_precision()
         km = self.settings.kmeans
         if not km.fit:
-            if not km.centroids:
-                raise ConfigError("stages.units.kmeans.fit=false needs kmeans.centroids (a .npy file)")
-            if not Path(km.centroids).expanduser().is_file():
-                raise ConfigError(f"k-means centroids {km.centroids} not found; make them from fairseq's .bin with "
-                                  "scripts/convert_kmeans.py, or set stages.units.kmeans.fit=true")
+            self.check_centroids()
             centroids, sha = load_centroids(Path(km.centroids).expanduser(), km.centroids_sha256)
             return {"centroids_sha256": sha, "k": len(centroids)}
         return self.fit_on_sample(input_shards)

@@ -37,7 +37,7 @@ class VerifySettings(StageSettings):
     max_wer: float | None = 0.25  # items whose WER is above this are ledgered; null: keep all
     threads: int = 1  # CPU threads per worker for the ASR model
 
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "threads"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset({"threads"})
 
 
 def outside(value: float, low: float | None, high: float | None) -> bool:

@@ -50,13 +50,12 @@ def test_unknown_builder_is_a_usage_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_whisper_and_llama_standins_load_as_the_full_profile_loads_them(tmp_path):
+def test_whisper_and_llama_standins_load_as_the_full_profile_loads_them(standins):
     from pipeline.cli import load_config
     from stages.engines.whisper_asr import WhisperASR
 
-    root = tmp_path / "standins"
-    assert make_standins.main(["--out", str(root), "--only", "whisper", "llama"]) == 0
-    run = load_config(["profile=full_rehearsal", f"model_cache={tmp_path}"])
+    root = standins / "standins"
+    run = load_config(["profile=full_rehearsal", f"model_cache={standins}"])
     verify = {n.name: n.settings for n in run.stages}["verify_response"]
     assert Path(verify.asr_model) == root / "whisper"
     asr = WhisperASR(verify.asr_model, device=verify.asr_device, compute_type=verify.asr_compute_type,

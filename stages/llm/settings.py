@@ -72,4 +72,4 @@ class LLMStageSettings(StageSettings):
     words_per_minute: float = 150.0
     cache_dir: str = MISSING
 
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "engine", "cache_dir"})
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset({"engine", "cache_dir"})

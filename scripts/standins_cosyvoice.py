@@ -1,17 +1,15 @@
-"""A CosyVoice-format model folder with small random weights, and a speak run over it.
+"""A CosyVoice-300M-SFT model folder with tiny random weights (the stand-in of profile=full_rehearsal).
 
-The real CosyVoice-300M-SFT weights cannot be downloaded here. This builds a folder of the same
-layout from the upstream classes (tiny sizes), so the engine adapter runs the real upstream code
-path end to end: it says nothing (noise), but through every call the real model makes.
+The real weights cannot be had offline. This writes a folder of the same layout (cosyvoice.yaml,
+llm.pt, flow.pt, hift.pt, campplus.onnx, speech_tokenizer_v1.onnx, spk2info.pt) from the upstream
+classes at small sizes, with the recipe's two English SFT speakers, so the CosyVoice engine runs
+the real upstream code path end to end: it says nothing (noise), but through every call the
+real model makes. Runs in the CosyVoice environment (scripts/setup_cosyvoice.sh):
 
-Runs inside .venv-cosyvoice (scripts/setup_cosyvoice.sh):
-    python tests/audio/cosyvoice_random_model.py build DIR
-    python tests/audio/cosyvoice_random_model.py speak DIR   # prints one JSON line per item
+    .venv-cosyvoice/bin/python scripts/standins_cosyvoice.py OUT_DIR [SEED]
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -150,13 +148,13 @@ def onnx_stub(path: Path, input_name: str, input_shape: list, output_dim: int) -
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
 
 
-def build(folder: Path) -> None:
+def build(folder: Path, seed: int = 0) -> None:
     import torch
     from hyperpyyaml import load_hyperpyyaml
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cosyvoice.yaml").write_text(CONFIG, encoding="utf-8")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     modules = load_hyperpyyaml(CONFIG)
     for name in ("llm", "flow", "hift"):
         torch.save(modules[name].state_dict(), folder / f"{name}.pt")
@@ -165,27 +163,5 @@ def build(folder: Path) -> None:
     onnx_stub(folder / "speech_tokenizer_v1.onnx", "feats", [1, "frames", 128], 1)
 
 
-def speak(folder: Path) -> None:
-    """The speak stage with two CosyVoice SFT voices over a few items, each item twice."""
-    from stages.speak import SpeakSettings, SpeakStage
-
-    voices = [{"engine": "cosyvoice", "model": str(folder), "speaker": s} for s in SPEAKERS]
-    stage = SpeakStage("speak_instruction", SpeakSettings(voices=voices), {"seed": 1234})
-    stage.setup()
-    rows = [{"id": f"cv-{i}", "instruction_spoken": text} for i, text in
-            enumerate(["Hey, how are you?", "Tell me a joke.", "", "What time is it?"])]
-    for attempt in range(2):
-        for result in stage.process(rows):
-            if isinstance(result, dict):
-                print(json.dumps({"attempt": attempt, "id": result["id"], "speaker": result["speaker"],
-                                  "engine": result["engine"], "duration": result["duration"],
-                                  "sample_rate": result["sample_rate"],
-                                  "audio_sha256": hashlib.sha256(result["audio"]["bytes"]).hexdigest()}, ensure_ascii=False))
-            else:
-                print(json.dumps({"attempt": attempt, "id": result.id, "failure": result.reason}))
-    print(json.dumps({"versions": stage.engine_versions()}, ensure_ascii=False))
-
-
 if __name__ == "__main__":
-    command, target = sys.argv[1], Path(sys.argv[2])
-    build(target) if command == "build" else speak(target)
+    build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)
