@@ -50,9 +50,9 @@ def test_the_rehearsal_publishes_like_any_build_and_says_what_it_is(rehearsal_bu
     root = rehearsal_build
     train = sorted((root / "data").glob("train-*.parquet"))
     assert train, "nothing published"
-    rows = pq.read_table(train[0], columns=["id", "speaker", "response_units"]).to_pylist()
+    rows = pq.read_table(train[0], columns=["id", "instruction_speaker", "response_units"]).to_pylist()
     assert rows and all(r["response_units"] and max(r["response_units"]) < 1000 for r in rows)
-    assert {r["speaker"] for r in rows} <= {"cosyvoice:英文男", "cosyvoice:英文女"}
+    assert {r["instruction_speaker"] for r in rows} <= {"cosyvoice:英文男", "cosyvoice:英文女"}
     assert (root / "export" / "llama_omni").is_dir()
     card = (root / "README.md").read_text()
     assert "A rehearsal build (profile=full_rehearsal), not data." in card

@@ -82,10 +82,10 @@ def test_full_rehearsal_trains_both_stages_from_the_standins(rehearsal_build, st
     from omni.train import train
 
     model_cache, standins = standins, standins / "standins"  # the rehearsal build's stand-ins
-    # The published build stays read-only: the run goes under tmp. Two optimizer steps per stage,
-    # each of two micro-batches of one item (gradient accumulation as in the recipe).
+    # The published build stays read-only: the run goes under tmp. Two optimizer steps per stage (two
+    # epochs over a few items), each of two micro-batches of one item (gradient accumulation as in the recipe).
     cfg = load_config([f"data_root={rehearsal_build}", "train=full_rehearsal", f"model_cache={model_cache}",
-                       f"runs_dir={tmp_path / 'runs'}", "device=cpu", "max_steps=2", "train.batch_size=2",
+                       f"runs_dir={tmp_path / 'runs'}", "device=cpu", "max_steps=2", "train.epochs=2", "train.batch_size=2",
                        "train.micro_batch_size=1", "eval.max_items=2", "log.tensorboard=false"])
     run = train(cfg)
 
