@@ -197,9 +197,9 @@ class Runner:
         names = {n.name for n in selected}
         for node in selected:
             stage = self.describe(node)
+            stage.check()
             if node.settings.python:
                 self.check_interpreter(node)
-            stage.check()
             for upstream in stage.input_columns():
                 if upstream not in names and load_record(self.layout.stage_record(upstream)) is None:
                     raise ConfigError(f"stage {node.name!r} needs {upstream!r}, which has not run in "

@@ -22,7 +22,8 @@ def require_local(model: str, key: str, hint: str = "") -> None:
     if not looks_like_path(model) or Path(model).expanduser().exists():
         return
     if "/standins/" in str(model):
-        hint = "stand-ins: make them with `python scripts/make_standins.py`"
+        model_cache = str(model).split("/standins/")[0]
+        hint = f"a stand-in: make them with `python scripts/make_standins.py --model-cache {model_cache}`"
     raise MissingModelError(f"{key}: {model} does not exist" + (f" ({hint})" if hint else ""))
 
 

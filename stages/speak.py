@@ -96,9 +96,9 @@ class SpeakStage(Stage):
 
     def check(self) -> None:
         for i, voice in enumerate(self.settings.voices):
-            if voice.get("engine") == "piper" and voice.get("model"):
-                require_local(voice["model"], f"stages.{self.name}.voices.{i}.model",
-                              piper_download_hint(voice["model"]))
+            if voice.get("model"):
+                hint = piper_download_hint(voice["model"]) if voice.get("engine") == "piper" else ""
+                require_local(voice["model"], f"stages.{self.name}.voices.{i}.model", hint)
 
     def setup(self) -> None:
         self.engines: dict[str, Any] = {}

@@ -17,6 +17,7 @@ def preflight(tmp_path, *overrides: str) -> None:
     ("rewrite", "stages.rewrite.model"),
     ("verify_response", "stages.verify_response.asr_model"),
     ("speak_response", "stages.speak_response.voices.0.model"),
+    ("speak_instruction", "stages.speak_instruction.voices.0.model"),  # CosyVoice's folder
 ])
 def test_missing_standins_are_a_config_error_before_any_work(tmp_path, stage, key):
     with pytest.raises(ConfigError, match=rf"{key}: .*/standins/.* does not exist .*make_standins"):
@@ -41,3 +42,8 @@ def test_the_full_profiles_piper_voice_says_how_to_get_it(tmp_path):
     with pytest.raises(ConfigError, match=r"voices.0.model: .*/voices/en_US-ljspeech-high.onnx does not exist "
                                           r"\(download it with `python -m piper.download_voices en_US-ljspeech-high"):
         preflight(tmp_path, "profile=full", f"model_cache={tmp_path / 'empty'}", "stages.only=[speak_response]")
+
+
+def test_missing_kmeans_standins_say_how_to_make_them(tmp_path):
+    with pytest.raises(ConfigError, match=r"k-means centroids .*/standins/hubert/.*\.npy not found"):
+        preflight(tmp_path, "profile=full_rehearsal", f"model_cache={tmp_path / 'empty'}", "stages.only=[units]")
