@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["engine", "executors", "llm", "tts", "units", "train"]
+BENCHMARKS = ["engine", "executors", "llm", "meaning", "normalize", "tts", "speech_gate", "units", "train"]
 
 
 def main(argv: list[str]) -> int:

@@ -17,13 +17,15 @@ import pyarrow as pa
 from pipeline.errors import ConfigError, ItemFailure
 from pipeline.shard_progress import advance
 from pipeline.stage import Stage
+from stages.llm import fidelity
 from stages.llm.json_extract import extract_field
 from stages.llm.request_cache import RequestCache, request_key
 from stages.llm.requests import ChatRequest, Generation, Sampling
 from stages.llm.settings import LLMStageSettings
 from stages.model_paths import require_local
-from stages.text import normalize_for_speech
+from stages.text import nemo_normalizer
 from stages.text import validate as checks
+from stages.text.normalizers import get_normalizer
 from stages.text.validate import Problem
 
 
@@ -62,6 +64,9 @@ class LLMStage(Stage):
     Settings: ClassVar = LLMStageSettings
     # (spoken text, raw model output, meta JSON) column names, set by each stage.
     output_columns: ClassVar[tuple[str, str, str]]
+    # (embedding similarity, judge score) column names and the ledger reason below their bounds.
+    fidelity_columns: ClassVar[tuple[str, str]]
+    fidelity_reason: ClassVar[str]
 
     # -- contract ---------------------------------------------------------------------------
     def input_columns(self) -> dict[str, list[str]]:
@@ -69,10 +74,15 @@ class LLMStage(Stage):
 
     def output_schema(self) -> pa.Schema:
         text, raw, meta = self.output_columns
-        return pa.schema([("id", pa.string()), (text, pa.string()), (raw, pa.string()), (meta, pa.string())])
+        similarity, judge = self.fidelity_columns
+        return pa.schema([("id", pa.string()), (text, pa.string()), (raw, pa.string()), (meta, pa.string()),
+                          (similarity, pa.float32()), (judge, pa.int8())])
 
     def check(self) -> None:
         s = self.settings
+        if s.normalizer != "rules" and not nemo_normalizer.available():
+            raise ConfigError(f"stages.{self.name}.normalizer={s.normalizer} needs NeMo text processing: "
+                              "pip install 'instructs2s[nemo]' (or normalizer=rules)")
         if s.engine.name == "vllm_offline" or s.engine.launch:  # a remote server's paths are its own
             require_local(s.model, f"stages.{self.name}.model")
 
@@ -85,13 +95,16 @@ class LLMStage(Stage):
         if unknown:
             raise ConfigError(f"unknown checks {unknown}; input: {sorted(INPUT_CHECKS)}, output: {list(OUTPUT_CHECKS)}")
         self.engine, self.weights = get_engine(s.model, s.dtype, s.max_model_len, s.engine, self.context["model_cache"])
+        self.normalize = get_normalizer(s.normalizer, self.context["model_cache"], results_dir=s.cache_dir)
         self.cache = RequestCache(s.cache_dir)
+        self.embedder = fidelity.load_embedder(s.fidelity, self.context["model_cache"])
 
     def engine_versions(self) -> dict[str, str]:
         versions = {"prompt_hash": self.prompt_hash()}
         if hasattr(self, "engine"):
             versions.update(self.weights)
             versions.update(self.engine.identity())
+            versions.update(fidelity.identity(self.settings.fidelity, self.embedder))
         return versions
 
     def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
@@ -129,6 +142,7 @@ class LLMStage(Stage):
             todo = unparsed
         for item in todo:
             results[item.position] = self.fail(item.id, "parse_failed", self.parse_problem(item))
+        fidelity.check(self, items, results)
         return results  # type: ignore[return-value]
 
     # -- steps ------------------------------------------------------------------------------
@@ -185,24 +199,27 @@ class LLMStage(Stage):
                 failures.append(None)
         return failures
 
-    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
-        """Cached generations from disk, the rest from the engine (each cached as it finishes)."""
+    def generate(self, requests: list[ChatRequest], metric_prefix: str = "") -> list[Generation]:
+        """Cached generations from disk, the rest from the engine (each cached as it finishes).
+        Metrics are named with `metric_prefix` (the judge's own); only answers move the progress bar."""
         keys = [request_key(self.weights, r) for r in requests]
         found = [self.cache.get(k) for k in keys]
         misses = [i for i, g in enumerate(found) if g is None]
-        self.count("cache_hits", len(requests) - len(misses))
-        advance(len(requests) - len(misses))
+        self.count(f"{metric_prefix}cache_hits", len(requests) - len(misses))
+        if not metric_prefix:
+            advance(len(requests) - len(misses))
 
         def keep(j: int, generation: Generation) -> None:
             self.cache.put(keys[misses[j]], generation)
-            advance()
+            if not metric_prefix:
+                advance()
 
-        fresh = self.engine.generate([requests[i] for i in misses], keep)
+        fresh = self.engine.generate([requests[i] for i in misses], keep) if misses else []
         for i, generation in zip(misses, fresh):
             found[i] = generation
             if generation.error is None:
-                self.count("generated")
-                self.count("generated_tokens", generation.completion_tokens)
+                self.count(f"{metric_prefix}generated")
+                self.count(f"{metric_prefix}generated_tokens", generation.completion_tokens)
         return found  # type: ignore[return-value]
 
     def parse(self, generation: Generation) -> Optional[str]:
@@ -241,7 +258,7 @@ class LLMStage(Stage):
         return None
 
     def finish(self, item: Item, answer: str) -> dict | ItemFailure:
-        spoken = normalize_for_speech(answer)
+        spoken = self.normalize(answer)
         found = self.check_output(spoken)
         if found is not None:
             name, problem = found
@@ -258,4 +275,6 @@ class LLMStage(Stage):
             "completion_tokens": g.completion_tokens,
         }
         text_col, raw_col, meta_col = self.output_columns
-        return {"id": item.id, text_col: spoken, raw_col: g.text, meta_col: json.dumps(meta, sort_keys=True)}
+        similarity_col, judge_col = self.fidelity_columns  # filled in by fidelity.check
+        return {"id": item.id, text_col: spoken, raw_col: g.text, meta_col: json.dumps(meta, sort_keys=True),
+                similarity_col: None, judge_col: None}

@@ -27,16 +27,17 @@ from stages.exports.settings import ExportSettings
 log = logging.getLogger(__name__)
 
 # Upstream stage names as conf/config.yaml composes them. Both speak stages write `audio`,
-# `speaker` and `engine`, both verify stages `wer`: the join renames them per side.
+# `speaker` and `engine`, both verify stages `wer` and the DNSMOS scores: the join renames them per side.
+DNSMOS = ("dnsmos_p808", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")  # verify's speaker_embedding stays in its shard
 INPUTS = {
     "ingest": ["source", "instruction"],
-    "rewrite": ["instruction_spoken", "rewrite_meta"],
-    "respond": ["response", "respond_meta"],
+    "rewrite": ["instruction_spoken", "rewrite_meta", "meaning_similarity", "meaning_judge"],
+    "respond": ["response", "respond_meta", "answer_similarity", "answer_judge"],
     "speak_instruction": {"audio": "instruction_audio", "speaker": "instruction_speaker",
                           "engine": "instruction_engine"},
-    "verify_instruction": {"wer": "instruction_wer"},
+    "verify_instruction": {"wer": "instruction_wer", **{c: f"instruction_{c}" for c in DNSMOS}},
     "speak_response": {"audio": "response_audio", "speaker": "response_speaker", "engine": "response_engine"},
-    "verify_response": {"wer": "response_wer"},
+    "verify_response": {"wer": "response_wer", **{c: f"response_{c}" for c in DNSMOS}},
     "units": ["units", "unit_frames", "units_per_second"],
 }
 FLAC_MAGIC = b"fLaC"
@@ -95,9 +96,11 @@ def training_features(rate: int = 16000):
         "instruction_speaker": text, "response_speaker": text,
         "instruction_duration": f32, "response_duration": f32,
         "instruction_wer": f32, "response_wer": f32,
+        **{f"{side}_{c}": f32 for side in ("instruction", "response") for c in DNSMOS},
         "response_units": List(Value("int16")), "response_unit_frames": Value("int32"),
         "response_units_per_second": f32,
         "rewrite_model": text, "rewrite_prompt_hash": text, "respond_model": text, "respond_prompt_hash": text,
+        "meaning_similarity": f32, "meaning_judge": Value("int8"), "answer_similarity": f32, "answer_judge": Value("int8"),
         "instruction_tts": text, "response_tts": text, "asr_model": text, "units_model": text,
         "config_fingerprint": text,
     })
@@ -171,10 +174,12 @@ class PackageStage(Stage):
             "instruction_speaker": row["instruction_speaker"], "response_speaker": row["response_speaker"],
             "instruction_duration": instruction[1], "response_duration": response[1],
             "instruction_wer": row["instruction_wer"], "response_wer": row["response_wer"],
+            **{f"{side}_{c}": row[f"{side}_{c}"] for side in ("instruction", "response") for c in DNSMOS},
             "response_units": row["units"], "response_unit_frames": row["unit_frames"],
             "response_units_per_second": row["units_per_second"],
             "rewrite_model": rewrite_model, "rewrite_prompt_hash": rewrite_hash,
             "respond_model": respond_model, "respond_prompt_hash": respond_hash,
+            **{k: row[k] for k in ("meaning_similarity", "meaning_judge", "answer_similarity", "answer_judge")},
             "instruction_tts": self.voice_version("speak_instruction", row["instruction_speaker"],
                                                   row["instruction_engine"]),
             "response_tts": self.voice_version("speak_response", row["response_speaker"], row["response_engine"]),
@@ -219,7 +224,7 @@ class PackageStage(Stage):
     def finalize(self, shard_paths: list[str]) -> None:
         """data/ splits, optional export, plots and the card; reruns rewrite them from disk."""
         from stages.exports import run_exports
-        from stages.package_card import PIPELINE, CardInputs, drops, render
+        from stages.package_card import PIPELINE, CardInputs, drops, funnel, render
         from stages.package_plots import write_plots
         from stages.package_stats import training_stats
         from stages.package_train import decode_free, publish_splits
@@ -232,15 +237,15 @@ class PackageStage(Stage):
         stats = training_stats(published)
         exports = run_exports({name: split.files for name, split in splits.items() if split.files},
                               layout.root / "export", s.export)
-        plots = write_plots(stats, layout.root / "plots") if s.card.plots and stats.items else []
         kept = set()
         for path in published:
             kept.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+        account = drops(layout, kept)
+        plots = write_plots(stats, funnel(account), layout.root / "plots") if s.card.plots and stats.items else []
         card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license, notice=s.card.notice,
                           features=features, stats=stats,
                           splits=splits, fractions=dict(s.splits), plots=plots,
                           lineage=ledger_lineage(layout, PIPELINE), exports=exports)
-        account = drops(layout, kept)
         # Items that vanished upstream without a ledger entry cannot be ledgered per item here
         # (the engine's join drops them before process()); they are listed with the drops.
         atomic_write_json(layout.manifest_dir(self.name) / "drops.json", account.to_json())

@@ -1,11 +1,13 @@
 """The dataset card ${data_root}/README.md, generated from the ledger and the published splits:
 a Hugging Face YAML header, the splits, Table 1 beside the paper's figures, drops per stage and
-reason, engine versions per stage, plots, columns, exports, and how to load it."""
+reason, quality (voices, every stored score, the funnel), engine versions per stage, plots, columns,
+exports, and how to load it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
@@ -34,6 +36,10 @@ COLUMN_NOTES = {
     "response_units_per_second": "len(response_units) / response_duration",
     "rewrite_model": "LLM of the rewrite step", "rewrite_prompt_hash": "its prompt's hash",
     "respond_model": "LLM of the respond step", "respond_prompt_hash": "its prompt's hash",
+    "meaning_similarity": "cosine similarity (all-MiniLM-L6-v2) of instruction and instruction_spoken",
+    "meaning_judge": "1-5: does instruction_spoken ask for the same thing (LLM judge; null: not judged)",
+    "answer_similarity": "cosine similarity of instruction_spoken and response",
+    "answer_judge": "1-5: does response answer instruction_spoken (LLM judge; null: not judged)",
     "instruction_tts": "TTS voice and version", "response_tts": "TTS voice and version",
     "asr_model": "ASR of the response check", "units_model": "HuBERT weights, layer and k-means centroids",
     "config_fingerprint": "fingerprint of the package shard (manifests/package/shard-*.json): "
@@ -204,6 +210,44 @@ def splits_section(c: CardInputs) -> list[str]:
     return lines + [""]
 
 
+def funnel(account: DropAccount) -> list[tuple[str, int, str]]:
+    """(stage, items left after it, its two main drop reasons): ingest's read count first, then every
+    stage in pipeline order; it ends at the published count."""
+    by_stage: dict[str, list[tuple[str, int]]] = {}
+    for stage, reason, n in account.dropped:
+        by_stage.setdefault(stage, []).append((reason, n))
+    left, out = account.read, [("read", account.read, "")]
+    for stage in PIPELINE + [s for s in by_stage if s not in PIPELINE]:
+        dropped = sorted(by_stage.get(stage, []), key=lambda rn: (-rn[1], rn[0]))
+        left -= sum(n for _, n in dropped)
+        out.append((stage, left, ", ".join(f"{r}: {n}" for r, n in dropped[:2])))
+    if account.unaccounted:
+        out.append(("(unknown)", left - len(account.unaccounted), f"missing_upstream: {len(account.unaccounted)}"))
+    return out
+
+
+def quality_section(stats: TrainingStats) -> list[str]:
+    lines = ["## Quality", ""]
+    if stats.voices:
+        total = sum(stats.voices.values())
+        lines += [f"Instruction voices: {len(stats.voices)} distinct.", "", "| voice | items | share |",
+                  "|---|---:|---:|"]
+        lines += [f"| {voice} | {n:,} | {n / total:.1%} |" for voice, n in stats.voices.items()] + [""]
+    if stats.scores:
+        lines += ["Every per-item score stored in the rows (published items; an item without the score is "
+                  "left out of its row here):", "", "| column | items | mean | 10th pct | median | 90th pct |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, values in stats.scores.items():
+            finite = values[np.isfinite(values)]
+            if not len(finite):
+                lines.append(f"| `{name}` | 0 | | | | |")
+                continue
+            p10, p50, p90 = np.percentile(finite, [10, 50, 90])
+            lines.append(f"| `{name}` | {len(finite):,} | {finite.mean():.3g} | {p10:.3g} | {p50:.3g} | {p90:.3g} |")
+        lines.append("")
+    return lines
+
+
 def drops_section(account: DropAccount) -> list[str]:
     lines = ["## Dropped items", "", "Every item that was read but not published, counted once: by the first stage, "
              "in pipeline order, that dropped it, and why (details: `instructs2s errors`).", "",
@@ -277,6 +321,7 @@ def render(layout: Layout, c: CardInputs, account: DropAccount) -> str:
     lines += warnings(c) + ([""] if warnings(c) else [])
     lines += splits_section(c)
     lines += ["## Statistics", "", "All published items (every split):", ""] + table_one(c.stats) + [""]
+    lines += quality_section(c.stats)
     if c.stats.sources:
         lines += ["Items per source: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(c.stats.sources.items())), ""]
     if c.plots:

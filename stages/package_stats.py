@@ -24,6 +24,8 @@ class TrainingStats:
     sources: dict[str, int] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # per-row values by name
     bytes: int = 0
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # every float column of the rows, by name
+    voices: dict[str, int] = field(default_factory=dict)  # instruction_speaker -> items
 
     def mean(self, name: str) -> float | None:
         values = self.arrays.get(name)
@@ -50,8 +52,16 @@ def words(column: pa.ChunkedArray) -> np.ndarray:
     return pc.list_value_length(pc.utf8_split_whitespace(column)).to_numpy(zero_copy_only=False)
 
 
+def score_columns(schema: pa.Schema) -> list[str]:
+    """Every per-item float column: durations, rates, WER and whatever scores the stages store.
+    Found by type, so a stage that adds a score adds it to the card without a change here."""
+    return [f.name for f in schema if pa.types.is_floating(f.type)]
+
+
 def training_stats(train_files: list[Path]) -> TrainingStats:
-    tables = [pq.read_table(f, columns=COLUMNS) for f in train_files]
+    scored = score_columns(pq.read_schema(train_files[0])) if train_files else []
+    tables = [pq.read_table(f, columns=sorted(set(COLUMNS) | set(scored) | {"instruction_speaker"}))
+              for f in train_files]
     stats = TrainingStats(bytes=sum(f.stat().st_size for f in train_files))
     if not tables:
         return stats
@@ -65,4 +75,8 @@ def training_stats(train_files: list[Path]) -> TrainingStats:
     stats.arrays["instruction_words"] = words(table.column("instruction_spoken"))
     stats.arrays["response_words"] = words(table.column("response"))
     stats.arrays["units_per_response"] = pc.list_value_length(table.column("response_units")).to_numpy()
+    for name in scored:
+        stats.scores[name] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+    counts = table.column("instruction_speaker").value_counts().to_pylist()
+    stats.voices = dict(sorted(((c["values"], c["counts"]) for c in counts), key=lambda kv: (-kv[1], kv[0])))
     return stats

@@ -37,6 +37,8 @@ ALLOWED = [
     "stages.speak_instruction.python",
     # gates a random model cannot pass, opened so items reach the stages after them (scores still kept)
     "stages.verify_instruction.max_wer", "stages.verify_response.max_wer",
+    "stages.rewrite.fidelity.min_similarity", "stages.respond.fidelity.min_similarity",
+    "stages.rewrite.fidelity.min_judge", "stages.respond.fidelity.min_judge",
     # the card says it is a rehearsal
     "stages.package.card.notice",
 ]

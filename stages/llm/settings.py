@@ -54,6 +54,36 @@ class SamplingSettings:
 
 
 @dataclass
+class JudgePromptTemplate:
+    system: str = MISSING
+    user: str = MISSING  # `{input}` marks the stage's input, `{output}` its answer
+    answer_key: str = MISSING  # the one JSON key of the score
+
+
+@dataclass
+class FidelitySettings:
+    """Does an answer keep to its input: embedding similarity and an LLM judge's score, stored
+    as columns; an item below a bound is ledgered (the stage names the reason)."""
+
+    embedding_model: Optional[str] = None
+    min_similarity: Optional[float] = None
+    judge: bool = False
+    judge_prompt: JudgePromptTemplate = field(default_factory=JudgePromptTemplate)
+    judge_max_tokens: int = 16
+    min_judge: Optional[int] = None
+
+    def __post_init__(self):
+        if self.min_similarity is not None and not -1.0 <= self.min_similarity <= 1.0:
+            raise ValueError(f"fidelity.min_similarity must be between -1 and 1, got {self.min_similarity}")
+        if self.min_similarity is not None and self.embedding_model is None:
+            raise ValueError("fidelity.min_similarity needs fidelity.embedding_model")
+        if self.min_judge is not None and not 1 <= self.min_judge <= 5:
+            raise ValueError(f"fidelity.min_judge must be 1..5, got {self.min_judge}")
+        if self.min_judge is not None and not self.judge:
+            raise ValueError("fidelity.min_judge needs fidelity.judge: true")
+
+
+@dataclass
 class LLMStageSettings(StageSettings):
     input_stage: str = MISSING
     input_column: str = MISSING
@@ -71,5 +101,7 @@ class LLMStageSettings(StageSettings):
     max_speech_seconds: Optional[float] = None
     words_per_minute: float = 150.0
     cache_dir: str = MISSING
+    normalizer: str = "rules"  # text for speech: rules | hybrid | nemo (stages/text/normalizers.py)
+    fidelity: FidelitySettings = field(default_factory=FidelitySettings)
 
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset({"engine", "cache_dir"})

@@ -31,6 +31,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Callable
@@ -98,7 +99,21 @@ UNITS = {
     "MB": ("megabyte", "megabytes"),
     "GB": ("gigabyte", "gigabytes"),
     "TB": ("terabyte", "terabytes"),
+    "in": ("inch", "inches"),
+    "tbsp": ("tablespoon", "tablespoons"),
+    "tsp": ("teaspoon", "teaspoons"),
+    "kbps": ("kilobit per second", "kilobits per second"),
+    "Mbps": ("megabit per second", "megabits per second"),
+    "Gbps": ("gigabit per second", "gigabits per second"),
+    "Mb": ("megabit", "megabits"),
+    "Gb": ("gigabit", "gigabits"),
+    "fps": ("frame per second", "frames per second"),
+    "dB": ("decibel", "decibels"),
+    "bpm": ("beat per minute", "beats per minute"),
+    "rpm": ("revolution per minute", "revolutions per minute"),
 }
+# Read as a unit only when glued to the number or ending the sentence ("3 in a row" is not inches).
+_UNITS_GLUED_OR_FINAL = {"in"}
 _UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 # Too ambiguous when glued to the number ("5s" is also "the 5s").
 _UNITS_NEEDING_SPACE = {"s"}
@@ -139,7 +154,14 @@ ABBREVIATIONS = [
 TITLES = {
     "Dr": "Doctor", "Mr": "Mister", "Mrs": "Missus", "Ms": "Miz",
     "Prof": "Professor", "Jr": "Junior", "Sr": "Senior",
+    "Capt": "Captain", "Gen": "General", "Sgt": "Sergeant", "Lt": "Lieutenant", "Col": "Colonel",
+    "Gov": "Governor", "Sen": "Senator", "Rev": "Reverend", "Supt": "Superintendent",
 }
+# Street-name endings, read in full after a capitalized word.
+STREETS = {"St": "Street", "Ave": "Avenue", "Blvd": "Boulevard", "Rd": "Road", "Ln": "Lane"}
+# Before a number.
+NUMBER_PREFIXES = {"p": "page", "pp": "pages", "vol": "volume", "ch": "chapter", "ext": "extension",
+                   "No": "number", "Fig": "Figure"}
 
 _URL_TLDS = r"com|org|net|edu|gov|io|ai|dev|app|info|co\.uk|org\.uk"
 
@@ -237,8 +259,22 @@ def _superscript(match: re.Match[str]) -> str:
     return f"{base} to the power of {power} "
 
 
+_INLINE_TAG = re.compile(
+    r"</?(?:b|i|u|em|strong|small|big|sub|sup|span|font|a|p|br|hr|div|mark|code|tt|s|strike|del|ins)"
+    r"(?:\s[^<>]*)?/?>|<!--.*?-->",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _unescape_html(text: str) -> str:
+    """HTML entities become characters and inline tags go ("&lt;b&gt;" is a tag once unescaped)."""
+    return _INLINE_TAG.sub("", html.unescape(text))
+
+
 def _clean_unicode(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = re.sub(r"(?<!\S)<3+(?![\d.])", "love", text)
+    text = re.sub(r"©|\(c\)(?=\s*\d{4})", " copyright ", text)
     text = _EMOJI.sub(" ", text)
     text = re.sub(r"[\u200B\u200C\u2060\uFEFF]", "", text)
     text = re.sub(rf"(\w|\))([{_SUPERSCRIPTS}]+)", _superscript, text)
@@ -309,9 +345,27 @@ def _end_sentence(line: str) -> str:
     return line.rstrip(",") + "."
 
 
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def _drop_code_blocks(raw_lines: list[str]) -> list[str]:
+    """Fenced code is not read aloud: a listener cannot follow it symbol by symbol."""
+    kept, fence = [], None
+    for raw in raw_lines:
+        opening = _FENCE.match(raw)
+        if fence is None and opening and raw.strip().count(opening.group(1)) == 1:
+            fence = opening.group(1)
+        elif fence is not None:
+            if raw.strip().startswith(fence):
+                fence = None
+        else:
+            kept.append(raw)
+    return kept
+
+
 def _lines_to_sentences(text: str) -> str:
     """Markdown blocks and newlines become plain sentences on one line."""
-    lines = [_parse_line(raw) for raw in text.split("\n")]
+    lines = [_parse_line(raw) for raw in _drop_code_blocks(text.split("\n"))]
     lines = [line if line and line[0] else None for line in lines]
     last = max((i for i, line in enumerate(lines) if line), default=-1)
     out: list[str] = []
@@ -367,14 +421,20 @@ def _abbreviations(text: str) -> str:
         text = _sub(pattern, repl, text)
     titles = "|".join(TITLES)
     text = _sub(rf"\b({titles})\.(?=\s)", lambda m: TITLES[m.group(1)], text)
+    text = re.sub(r"\bSt\.(?=\s+[A-Z])", "Saint", text)
+    streets = "|".join(STREETS)
+    text = _sub(rf"\b([A-Z][a-z]+ )({streets})\.",
+                lambda m: m.group(1) + STREETS[m.group(2)] + _sentence_end(m), text)
     return re.sub(r"\bMt\.(?=\s+[A-Z])", "Mount", text)
 
 
 def _prefix_words(text: str) -> str:
     """Abbreviations and symbols whose meaning depends on what follows them."""
-    text = re.sub(r"\bNo\.\s*(?=\d)", "number ", text)
-    text = re.sub(r"\bFig\.\s*(?=\d)", "Figure ", text)
+    prefixes = "|".join(NUMBER_PREFIXES)
+    text = re.sub(rf"\b({prefixes})\.\s*(?=\d)", lambda m: f"{NUMBER_PREFIXES[m.group(1)]} ", text)
+    text = re.sub(r"\bw/o(?=\s)", "without", text)
     text = re.sub(r"\bw/(?=\s)", "with", text)
+    text = re.sub(r"\b([A-Z]{1,3})&([A-Z]{1,3})\b", r"\1 and \2", text)  # AT&T, Q&A
     text = re.sub(r"(?<=[A-Za-z])#", " sharp", text)  # C#, F#
     text = re.sub(r"#\s?(?=\d)", "number ", text)
     text = re.sub(r"~\s?(?=[\d$€£.])", "about ", text)
@@ -383,6 +443,131 @@ def _prefix_words(text: str) -> str:
     text = re.sub(r"\band/or\b", "and or", text)
     return text
 
+
+
+# --------------------------------------------------------------------------
+# Written forms read before plain numbers: Roman numerals, phones, versions,
+# scientific notation, scale suffixes, video resolutions
+# --------------------------------------------------------------------------
+
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+# A numeral after one of these is a number ("World War II", "Chapter IV").
+_ROMAN_COUNTED = (
+    r"War|Chapter|Part|Type|Phase|Episode|Act|Scene|Volume|Vol|Book|Section|Article|Level|Stage|Class"
+    r"|Grade|Title|Appendix|Apollo|Bowl|Gemini|Vatican|Fantasy|Rocky|Mark|Round|Season|Series|Division|Tier"
+)
+# A numeral after one of these names is a regnal number ("Henry VIII" -> "Henry the eighth").
+_REGNAL_NAMES = (
+    r"Henry|Elizabeth|George|Edward|William|Charles|James|Louis|Richard|John|Paul|Pius|Leo|Benedict"
+    r"|Gregory|Peter|Catherine|Philip|Frederick|Ferdinand|Alexander|Nicholas|Napoleon|Mary|Victor|Francis"
+    r"|Innocent|Clement|Urban|Alfonso|Carlos|Juan|Gustav|Gustavus|Ramesses|Ptolemy|Constantine|Otto|Ivan"
+    r"|Felipe|Harald|Olaf|Christian|Frederik|Willem|Wilhelm|Anne|Stephen|Malcolm|David|Robert|Selim"
+    r"|Suleiman|Mehmed|Murad|Amenhotep|Thutmose|Sobhuza|Rama|Sancho|Boniface|Sixtus|Honorius|Edmund|Harold"
+)
+
+
+def _roman_value(numeral: str) -> int | None:
+    values = [_ROMAN_VALUES[c] for c in numeral]
+    total = sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+    # Only the canonical spelling counts: "IIII" or "VX" are not numerals.
+    return total if 0 < total < 4000 and _to_roman(total) == numeral else None
+
+
+def _to_roman(n: int) -> str:
+    out = []
+    for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
+                           (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while n >= value:
+            out.append(letters)
+            n -= value
+    return "".join(out)
+
+
+def _roman_numerals(text: str) -> str:
+    def regnal(m: re.Match[str]) -> str:
+        value = _roman_value(m.group(2))
+        return f"{m.group(1)} the {ordinal(value)}" if value else m.group(0)
+
+    def counted(m: re.Match[str]) -> str:
+        value = _roman_value(m.group(2))
+        return f"{m.group(1)} {cardinal(value)}" if value else m.group(0)
+
+    numeral = r"([IVXLCDM]+)(?![\w'-])"
+    text = _sub(rf"\b((?:{_REGNAL_NAMES})\.?)\s+{numeral}", regnal, text)
+    text = _sub(rf"\b({_ROMAN_COUNTED})\s+{numeral}", counted, text)
+    # Elsewhere only numerals of two or more of I, V, X after a capitalized word ("Final Fantasy
+    # VII"); "XL", "CD" or "MIX" are more likely letters.
+    return _sub(r"\b([A-Z][a-z]+)\s+([IVX]{2,})(?![\w'-])", counted, text)
+
+
+def _phone_digits(groups: list[str]) -> str:
+    return ", ".join(_digits(g) for g in groups if g)
+
+
+_PHONE_CONTEXT = r"(?i:\b(?:call|phone|fax|text|dial|tel|line is|number is|reach (?:me|us) at)\W{0,2}\s*)"
+
+
+def _telephones(text: str) -> str:
+    """Phone numbers are read digit by digit in their groups; emergency numbers too."""
+    text = _sub(r"(?<![\w+])\+(\d{1,3})((?:[\s.-]\(?\d{1,4}\)?){2,4})(?![\w.-]?\d)",
+                lambda m: "plus " + _phone_digits([m.group(1)] + re.findall(r"\d+", m.group(2))), text)
+    text = _sub(r"(?<![\w.-])(?:(1)-)?(?:\((\d{3})\)\s?|(\d{3})([-.]))(\d{3})[-.](\d{4})(?![\w.-]?\d)",
+                lambda m: _phone_digits([m.group(1), m.group(2) or m.group(3), m.group(5), m.group(6)]), text)
+    text = _sub(rf"({_PHONE_CONTEXT})(\d{{3}})-(\d{{4}})(?![\w.-]?\d)",
+                lambda m: m.group(1) + _phone_digits([m.group(2), m.group(3)]), text)
+    text = _sub(rf"({_PHONE_CONTEXT})(999|112)\b(?![.,]\d)", lambda m: m.group(1) + _digits(m.group(2)), text)
+    return _sub(r"(?<![\w.,/-])911(?![\w/]|[.,]\d)", lambda m: _digits("911"), text)
+
+
+_VERSIONED = (
+    r"version|Version|v|V|Python|iOS|macOS|OS X|Node|Java|Ubuntu|Debian|Fedora|TLS|SSL|USB|Bluetooth|Android"
+    r"|Windows|Web|Ruby|PHP|Perl|Rust|Django|React|Angular|Vue|Firefox|Chrome|Kubernetes|Swift|Kotlin|Scala"
+    r"|Wi-Fi|Linux|Rails|Go|Excel|Office|Photoshop|Unity|Unreal|Qt|GTK|OpenGL|DirectX|Vulkan|CUDA|PostgreSQL"
+)
+
+
+def _version_words(version: str) -> str:
+    return " point ".join(_say_integer(part) for part in version.split("."))
+
+
+def _versions(text: str) -> str:
+    text = re.sub(r"\b([A-Z]{2,})/(\d)(?![\w/])", r"\1 \2", text)  # HTTP/2
+    return _sub(rf"\b({_VERSIONED})(\s?)(\d+(?:\.\d+)+)(?![\w.]?\d)",
+                lambda m: f"{'version' if m.group(1) in ('v', 'V') else m.group(1)} {_version_words(m.group(3))}",
+                text)
+
+
+def _scientific(text: str) -> str:
+    def power(m: re.Match[str]) -> str:
+        exponent = int(m.group(2))
+        words = f"ten to the {'minus ' if exponent < 0 else ''}{ordinal(abs(exponent))}"
+        return words if m.group(1) == "1" and exponent > 0 else f"{say_number(m.group(1))} times {words}"
+
+    return _sub(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![\w.])", power, text)
+
+
+def _resolutions(text: str) -> str:
+    """"1080p" is "ten eighty p", "720p" is "seven twenty p"."""
+    def read(m: re.Match[str]) -> str:
+        digits = m.group(1)
+        words = year_words(int(digits)) if len(digits) == 4 else f"{cardinal(int(digits[0]))} {cardinal(int(digits[1:]))}"
+        return f"{words} {m.group(2)}"
+
+    return _sub(r"(?<![\w.])(\d[1-9]\d|1\d{3}|2160|4320)([pi])\b", read, text)
+
+
+_SCALE_SUFFIX = {"k": "thousand", "K": "thousand", "M": "million", "mn": "million", "B": "billion",
+                 "bn": "billion", "T": "trillion", "tn": "trillion"}
+
+
+def _scale_suffixes(text: str) -> str:
+    """"100k views", "1.5M users": the suffix is a scale word. "4K" and "8K" stay screen sizes."""
+    def read(m: re.Match[str]) -> str:
+        if m.group(2) == "K" and m.group(1) in ("2", "4", "5", "8"):
+            return m.group(0)
+        return f"{m.group(1)} {_SCALE_SUFFIX[m.group(2)]}"
+
+    return _sub(r"(?<![\w.$€£¥₹])(\d+(?:\.\d+)?)(k|K|M|mn|B|bn|T|tn)(?![\w'])", read, text)
 
 # --------------------------------------------------------------------------
 # Dates and times
@@ -484,6 +669,7 @@ def _hour_only(m: re.Match[str]) -> str:
 
 def _times(text: str) -> str:
     meridiem = r"(?:\s*([ap])\.?m\b\.?)"
+    text = re.sub(r"(?<=\d:\d\d)\s?[-–]\s?(?=\d{1,2}:\d\d)", " to ", text)
     text = _sub(rf"(?<![\w.:])(\d{{1,2}}):([0-5]\d)(?::([0-5]\d))?{meridiem}?(?![\w:])",
                 _clock, text, re.I)
     return _sub(rf"(?<![\w.:])(\d{{1,2}}){meridiem}", _hour_only, text, re.I)
@@ -533,8 +719,16 @@ def _money(sign: str | None, symbol: str, amount: str, scale_token: str | None =
     return minus + " and ".join(parts)
 
 
+_CURRENCY_CODES = {"USD": "US dollars", "EUR": "euros", "GBP": "British pounds", "JPY": "yen",
+                   "CAD": "Canadian dollars", "AUD": "Australian dollars", "INR": "rupees"}
+
+
 def _currency(text: str) -> str:
     symbols = "".join(re.escape(s) for s in CURRENCIES)
+    text = re.sub(rf"(?<![\w.-])([{symbols}])-(?=\d)", r"-\1", text)  # "$-5" is "-$5"
+    codes = "|".join(_CURRENCY_CODES)
+    text = _sub(rf"{_START}(-?{_NUM})\s?({codes})\b|\b({codes})\s?(-?{_NUM})(?!\d)",
+                lambda m: f"{say_number(m.group(1) or m.group(4))} {_CURRENCY_CODES[m.group(2) or m.group(3)]}", text)
     scale = r"(?:\s+(thousand|million|billion|trillion)\b|(k|K|M|mn|m|bn|B|tn|T)(?!\w))"
     text = _sub(rf"(?<![\w.])(-)?([{symbols}])\s?({_NUM}|\.\d+){scale}?",
                 lambda m: _money(m.group(1), m.group(2), m.group(3), m.group(4) or m.group(5)), text)
@@ -550,6 +744,8 @@ def _percentages(text: str) -> str:
 def _unit(m: re.Match[str]) -> str:
     number, space, unit = m.group(1), m.group(2), m.group(3)
     if unit in _UNITS_NEEDING_SPACE and not space:
+        return m.group(0)  # decades and seconds are told apart later, with the years
+    if unit in _UNITS_GLUED_OR_FINAL and space and not re.match(r"\.(?:\s*$|\s+[A-Z])", m.string[m.end():]):
         return m.group(0)
     singular, plural = UNITS[unit]
     return f"{say_number(number)} {singular if _is_one(number) else plural}"
@@ -561,9 +757,22 @@ def _feet_and_inches(m: re.Match[str]) -> str:
             f"{say_number(inches)} {'inch' if _is_one(inches) else 'inches'}")
 
 
+_AREA_UNITS = "km|cm|mm|mi|ft|yd|in|m"
+
+
+def _areas(text: str) -> str:
+    """"50 km²" and "100 sq ft" are square kilometers and square feet (runs before superscripts)."""
+    def area(m: re.Match[str]) -> str:
+        unit = m.group(2) or m.group(3)
+        singular, plural = UNITS[unit]
+        return f"{m.group(1)} square {singular if _is_one(m.group(1)) else plural}"
+
+    return _sub(rf"{_START}(-?{_NUM})\s?(?:sq\.?\s?({_AREA_UNITS})|({_AREA_UNITS})²)(?![\w²])", area, text)
+
+
 def _units(text: str) -> str:
     text = _sub(rf"{_START}(\d+)'\s?(\d+(?:\.\d+)?)\"", _feet_and_inches, text)
-    text = _sub(rf"{_START}(-?{_NUM})(\s?)({_UNIT_PATTERN})(?![\w/])", _unit, text)
+    text = _sub(rf"{_START}(-?{_NUM})(\s?)({_UNIT_PATTERN})(?!\w|/(?!{_UNIT_PATTERN}))", _unit, text)
     # "$5/kg", "per lb": a unit without its own number is read in the singular.
     text = _sub(rf"(?<=\w)\s?/\s?({_UNIT_PATTERN})(?![\w/])", lambda m: f" per {UNITS[m.group(1)][0]}", text)
     return _sub(rf"\bper ({_UNIT_PATTERN})(?![\w/])", lambda m: f"per {UNITS[m.group(1)][0]}", text)
@@ -598,6 +807,11 @@ def _year_in_context(m: re.Match[str]) -> str:
     return words
 
 
+# "in his 20s", "late 80s", "90s music" are decades; "wait 30s and go" is not.
+_DECADE_BEFORE = "his|her|their|its|my|your|our|early|mid|late|and|or|to"
+_NOT_A_DECADE_AFTER = r"(?:and|or|to|before|after|later|ago|for|of|in|each|per|long|left|until|then)\b"
+
+
 def _decade(m: re.Match[str]) -> str:
     return _pluralize(year_words(int(m.group(1))))
 
@@ -606,6 +820,12 @@ def _years(text: str) -> str:
     text = _sub(r"(?<![\w.])(\d{3}0)s\b", _decade, text)
     text = _sub(r"(?:'|(?<=\bthe )|(?<=\bmid-))(\d0)s\b",
                 lambda m: _pluralize(cardinal(int(m.group(1)))), text)
+    text = _sub(rf"\b((?i:{_DECADE_BEFORE}) )([2-9]0)s\b",
+                lambda m: m.group(1) + _pluralize(cardinal(int(m.group(2)))), text)
+    text = _sub(rf"(?<![\w.$'])([2-9]0)s(?= (?!{_NOT_A_DECADE_AFTER})[a-z])",
+                lambda m: _pluralize(cardinal(int(m.group(1)))), text)
+    # What is left glued to an "s" is seconds ("5s", "30s").
+    text = _sub(r"(?<![\w.])(\d+(?:\.\d+)?)s\b", lambda m: f"{m.group(1)} {'second' if _is_one(m.group(1)) else 'seconds'}", text)
     second_year = r"(?:(\s+(?:to|and|or|through|until)\s+)(\d{4}))?"
     text = _sub(rf"\b({_YEAR_CONTEXT})\s+(\d{{4}}){second_year}(?![\w]|[.,]\d)", _year_in_context, text, re.I)
     text = _sub(r"(?<![\w.])(\d{3,4})\s?(BCE|BC|AD|CE)\b",
@@ -631,7 +851,8 @@ def _fraction_words(numerator: int, denominator: int, article: bool = False) -> 
 
 def _fraction(m: re.Match[str]) -> str:
     whole, numerator, denominator = m.group(1), int(m.group(2)), int(m.group(3))
-    if denominator < 2 or denominator > 100:
+    # "10/2" is not "ten halves": large improper fractions and large denominators are read "over".
+    if denominator < 2 or denominator > 16 or (numerator >= 10 and numerator > denominator):
         prefix = f"{say_number(whole)} " if whole else ""
         return f"{prefix}{cardinal(numerator)} over {cardinal(denominator)}"
     if whole:
@@ -711,10 +932,18 @@ def _tidy_punctuation(text: str) -> str:
 # --------------------------------------------------------------------------
 
 _STEPS: list[Callable[[str], str]] = [
+    _unescape_html,
+    _areas,
     _clean_unicode,
     _lines_to_sentences,
     _urls_and_emails,
     _prefix_words,
+    _roman_numerals,
+    _telephones,
+    _versions,
+    _scientific,
+    _resolutions,
+    _scale_suffixes,
     _dates,
     _times,
     _ranges,
@@ -742,3 +971,19 @@ def normalize_for_speech(text: str) -> str:
     for step in _STEPS:
         text = step(text)
     return text
+
+
+# Steps the hybrid normalizer runs before NeMo: markup and the written forms NeMo misreads.
+BEFORE_NEMO: list[Callable[[str], str]] = [
+    _unescape_html,
+    _areas,
+    _clean_unicode,
+    _lines_to_sentences,
+    _urls_and_emails,
+    _prefix_words,
+    _roman_numerals,
+    _versions,
+    _scientific,
+    _resolutions,
+    _scale_suffixes,
+]

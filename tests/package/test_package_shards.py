@@ -18,6 +18,7 @@ EXPECTED = {
     "rewrite_model": "string", "rewrite_prompt_hash": "string", "respond_model": "string",
     "respond_prompt_hash": "string", "instruction_tts": "string", "response_tts": "string",
     "asr_model": "string", "units_model": "string", "config_fingerprint": "string",
+    "meaning_similarity": "float32", "meaning_judge": "int8", "answer_similarity": "float32", "answer_judge": "int8",
 }
 
 

@@ -54,7 +54,7 @@ CASES = [
     ("by 2005", "by two thousand five"),
     ("from 1990 to 2000", "from nineteen ninety to two thousand"),
     ("World War II (1939-1945) changed everything.",
-     "World War II, nineteen thirty-nine to nineteen forty-five, changed everything."),
+     "World War two, nineteen thirty-nine to nineteen forty-five, changed everything."),
     ("1200-1500 calories", "one thousand two hundred to one thousand five hundred calories"),
     ("The 1990s and the '80s and the 1800s.", "The nineteen nineties and the eighties and the eighteen hundreds."),
     ("1066 AD and 500 BC", "ten sixty-six AD and five hundred BC"),

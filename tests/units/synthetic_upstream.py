@@ -24,8 +24,10 @@ STRING = pa.string()
 SCHEMAS = {
     "ingest": [("source", STRING), ("instruction", STRING), ("context", STRING), ("prompt", STRING),
                ("reference_response", STRING)],
-    "rewrite": [("instruction_spoken", STRING), ("rewrite_raw", STRING), ("rewrite_meta", STRING)],
-    "respond": [("response", STRING), ("respond_raw", STRING), ("respond_meta", STRING)],
+    "rewrite": [("instruction_spoken", STRING), ("rewrite_raw", STRING), ("rewrite_meta", STRING),
+                ("meaning_similarity", pa.float32()), ("meaning_judge", pa.int8())],
+    "respond": [("response", STRING), ("respond_raw", STRING), ("respond_meta", STRING),
+                ("answer_similarity", pa.float32()), ("answer_judge", pa.int8())],
     "speak": [("audio", audio.AUDIO_STRUCT), ("duration", pa.float32()), ("sample_rate", pa.int32()),
               ("speaker", STRING), ("engine", STRING)],
     "verify": [("transcript", STRING), ("wer", pa.float32()), ("duration", pa.float32()),
