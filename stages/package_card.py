@@ -31,6 +31,10 @@ COLUMN_NOTES = {
     "instruction_duration": "seconds", "response_duration": "seconds",
     "instruction_wer": "ASR round-trip WER of instruction_audio against instruction_spoken",
     "response_wer": "ASR round-trip WER of response_audio against response",
+    **{f"{side}_dnsmos_{m}": f"DNSMOS {label} of {side}_audio (1-5; null: not scored)"
+       for side in ("instruction", "response")
+       for m, label in (("p808", "P.808 MOS"), ("sig", "P.835 signal"), ("bak", "P.835 background"),
+                        ("ovrl", "P.835 overall"))},
     "response_units": "HuBERT k-means units of response_audio, repeats merged",
     "response_unit_frames": "20 ms frames before merging repeats",
     "response_units_per_second": "len(response_units) / response_duration",

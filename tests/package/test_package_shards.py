@@ -19,6 +19,7 @@ EXPECTED = {
     "respond_prompt_hash": "string", "instruction_tts": "string", "response_tts": "string",
     "asr_model": "string", "units_model": "string", "config_fingerprint": "string",
     "meaning_similarity": "float32", "meaning_judge": "int8", "answer_similarity": "float32", "answer_judge": "int8",
+    **{f"{side}_dnsmos_{m}": "float32" for side in ("instruction", "response") for m in ("p808", "sig", "bak", "ovrl")},
 }
 
 

@@ -19,6 +19,7 @@ from pipeline.fingerprint import digest
 from pipeline.shards import Layout, atomic_write_json, to_table, write_table
 from pipeline.task import ERROR_SCHEMA
 from stages import audio
+from stages.verify import DNSMOS_COLUMNS
 
 STRING = pa.string()
 SCHEMAS = {
@@ -31,7 +32,8 @@ SCHEMAS = {
     "speak": [("audio", audio.AUDIO_STRUCT), ("duration", pa.float32()), ("sample_rate", pa.int32()),
               ("speaker", STRING), ("engine", STRING)],
     "verify": [("transcript", STRING), ("wer", pa.float32()), ("duration", pa.float32()),
-               ("chars_per_second", pa.float32())],
+               ("chars_per_second", pa.float32()), *[(c, pa.float32()) for c in DNSMOS_COLUMNS],
+               ("speaker_embedding", pa.list_(pa.float32()))],
 }
 
 # Every stage name of conf/config.yaml, with the kind of its placeholder node in test configs.
