@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from . import normalize as rules
@@ -44,7 +44,7 @@ def nemo_version() -> str:
     return f"nemo-text-processing {version('nemo-text-processing')}, pynini {version('pynini')}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _normalizer(grammar_dir: str):
     """The process-wide NeMo normalizer for a grammar cache folder, built on first use."""
     from filelock import FileLock

@@ -15,7 +15,7 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from pipeline.errors import ConfigError
@@ -34,7 +34,7 @@ def _source_hash(*modules: str) -> str:
     return digest.hexdigest()[:12]
 
 
-@lru_cache(maxsize=None)
+@cache
 def normalizer_version(name: str) -> str:
     if name == "rules":
         return f"rules {_source_hash('normalize.py')}"
