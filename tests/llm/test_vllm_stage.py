@@ -124,7 +124,8 @@ def test_respond_shares_the_engine_and_answers_the_spoken_instruction(rewrite, f
     answers = [r for r in results if isinstance(r, dict)]
     assert answers, results
     for row in answers:
-        assert set(row) == {"id", "response", "respond_raw", "respond_meta"} and row["response"].strip()
+        assert set(row) == {"id", "response", "respond_raw", "respond_meta", "answer_similarity", "answer_judge"}
+        assert row["response"].strip() and -1 <= row["answer_similarity"] <= 1 and row["answer_judge"] is None
         assert json.loads(row["respond_meta"])["prompt_hash"] == respond.prompt_hash() != rewrite.prompt_hash()
     assert all(r.reason in OUTPUT_REASONS for r in results if isinstance(r, ItemFailure))
 
