@@ -8,7 +8,7 @@ from typing import Iterator
 
 from pipeline.config import RunConfig, StageNode
 from pipeline.data_root import claim, remove_stale_temp_files
-from pipeline.errors import ConfigError, InfrastructureError
+from pipeline.errors import ConfigError, InfrastructureError, is_infrastructure
 from pipeline.executors import Executor, make_executor
 from pipeline.executors.interpreter import InterpreterExecutor, check_interpreter
 from pipeline.fingerprint import digest, shard_fingerprint
@@ -228,6 +228,13 @@ class Runner:
         except InfrastructureError as exc:
             log.error("run stopped: %s. Finished shards are kept; rerun to resume.", exc)
             raise
+        except Exception as exc:
+            if not is_infrastructure(exc):
+                raise
+            # An engine's own infrastructure error (a dead vLLM engine between batches, a killed
+            # worker pool) that no stage wrapped: the same stop, one line and exit code 2.
+            log.error("run stopped: %s: %s. Finished shards are kept; rerun to resume.", type(exc).__name__, exc)
+            raise InfrastructureError(f"{type(exc).__name__}: {exc}") from exc
         finally:
             self.executor.close()
         return summaries

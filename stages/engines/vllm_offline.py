@@ -76,13 +76,15 @@ class VllmOfflineEngine:
         if not requests:
             return []
         params = [self.sampling_params(r) for r in requests]
-        request_ids = self.llm.enqueue_chat([r.messages for r in requests], params, use_tqdm=False)
-        # enqueue_chat returns vLLM's internal ids ("<external>-<random>"); outputs carry the
-        # external part.
-        position = {rid.rsplit("-", 1)[0]: i for i, rid in enumerate(request_ids)}
         results: list[Optional[Generation]] = [None] * len(requests)
+        request_ids: list[str] = []
         engine = self.llm.llm_engine
         try:
+            # The engine may have died since the last batch: enqueueing then raises EngineDeadError.
+            request_ids = self.llm.enqueue_chat([r.messages for r in requests], params, use_tqdm=False)
+            # enqueue_chat returns vLLM's internal ids ("<external>-<random>"); outputs carry the
+            # external part.
+            position = {rid.rsplit("-", 1)[0]: i for i, rid in enumerate(request_ids)}
             with wake_on_engine_death(engine.engine_core):
                 while engine.has_unfinished_requests():
                     for output in engine.step():

@@ -57,3 +57,21 @@ def test_a_stage_that_loses_rows_is_a_contract_error(tmp_path, monkeypatch):
               "pass1": {"kind": "passthrough", "upstream": "source"}}
     with pytest.raises(StageContractError, match="one row or one failure per input row"):
         build(tmp_path, stages=stages)
+
+
+class EngineDeadError(RuntimeError):
+    """Named as vLLM's: an engine's own infrastructure error that no stage wrapped."""
+
+
+def test_an_engines_own_infrastructure_error_stops_the_run_as_one(tmp_path, monkeypatch):
+    from pipeline.testing import PassthroughStage
+
+    def dead(self, rows):
+        raise EngineDeadError("EngineCore encountered an issue")
+
+    monkeypatch.setattr(PassthroughStage, "process", dead)
+    stages = {"source": {"kind": "generated", "items": 50},
+              "pass1": {"kind": "passthrough", "upstream": "source"}}
+    with pytest.raises(InfrastructureError, match="EngineDeadError: EngineCore encountered an issue"):
+        build(tmp_path, stages=stages)
+    assert Layout(tmp_path).shard("source", 0).exists() and not Layout(tmp_path).shard("pass1", 0).exists()
