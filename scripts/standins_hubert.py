@@ -23,7 +23,6 @@ torch, scikit-learn and joblib: profile=full_rehearsal pins seed 0's hashes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import subprocess
@@ -32,6 +31,9 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from pipeline.shards import file_sha256  # noqa: E402
+
 CHECKPOINT = "mhubert_base_vp_en_es_fr_it3.pt"
 KMEANS_BIN = "mhubert_base_vp_en_es_fr_it3_L11_km1000.bin"
 CENTROIDS = "mhubert_base_vp_en_es_fr_it3_L11_km1000.npy"
@@ -94,14 +96,6 @@ def pickled_as_fairseq_dictionary():
                 sys.modules.pop(n, None)
             else:
                 sys.modules[n] = module
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def exact_random(rng, shape, scale: float, offset: float = 0.0):
@@ -245,12 +239,12 @@ def make_hubert_standins(directory: Path, seed: int) -> dict:
     write_checkpoint(checkpoint, model, seed)
     kmeans_bin = directory / KMEANS_BIN
     write_kmeans(kmeans_bin, seed)
-    bin_sha = sha256(kmeans_bin)
+    bin_sha = file_sha256(kmeans_bin)
     centroids = directory / CENTROIDS
     centroids_sha = convert(kmeans_bin, centroids, bin_sha)
-    if centroids_sha != sha256(centroids):
+    if centroids_sha != file_sha256(centroids):
         raise RuntimeError("convert_kmeans.py printed a pin that does not match the file it wrote")
-    return {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256(checkpoint),
+    return {"checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
             "kmeans_bin": str(kmeans_bin), "kmeans_bin_sha256": bin_sha,
             "centroids": str(centroids), "centroids_sha256": centroids_sha,
             "layer": LAYER, "clusters": CLUSTERS, "hidden_size": HIDDEN}

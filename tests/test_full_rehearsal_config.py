@@ -3,8 +3,7 @@ parallelism, pins, environments, the source, offline, the WER gates and the card
 (compose only: no model is loaded)."""
 from __future__ import annotations
 
-import fnmatch
-
+from config_diff import differing, flatten, outside
 from omegaconf import OmegaConf
 
 from pipeline.cli import compose_config
@@ -44,30 +43,15 @@ ALLOWED = [
 ]
 
 
-def flatten(node, prefix: str = "") -> dict[str, object]:
-    if isinstance(node, dict):
-        items = node.items()
-    elif isinstance(node, list):
-        items = enumerate(node)
-    else:
-        return {prefix: node}
-    out: dict[str, object] = {}
-    for key, value in items:
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    if not out:  # an empty dict/list is a value too
-        out[prefix] = node
-    return out
-
-
 def resolved(profile: str) -> dict[str, object]:
     return flatten(OmegaConf.to_container(compose_config([f"profile={profile}"]), resolve=True))
 
 
 def test_rehearsal_differs_from_full_only_in_allowed_keys():
     full, rehearsal = resolved("full"), resolved("full_rehearsal")
-    differing = sorted(k for k in set(full) | set(rehearsal) if full.get(k, "<absent>") != rehearsal.get(k, "<absent>"))
-    assert differing, "the rehearsal changes nothing"
-    stray = [k for k in differing if not any(fnmatch.fnmatchcase(k, pattern) for pattern in ALLOWED)]
+    keys = differing(full, rehearsal)
+    assert keys, "the rehearsal changes nothing"
+    stray = outside(keys, ALLOWED)
     assert not stray, {k: (full.get(k, "<absent>"), rehearsal.get(k, "<absent>")) for k in stray}
 
 

@@ -4,10 +4,10 @@ CPU from the stand-ins (Hugging Face folders loaded with from_pretrained, as the
 real models)."""
 from __future__ import annotations
 
-import fnmatch
 import math
 
 import pytest
+from config_diff import differing, flatten, outside
 from omegaconf import OmegaConf
 
 from omni.build import model_location
@@ -32,21 +32,6 @@ ALLOWED = [
 ]
 
 
-def flatten(node, prefix: str = "") -> dict[str, object]:
-    if isinstance(node, dict):
-        items = node.items()
-    elif isinstance(node, list):
-        items = enumerate(node)
-    else:
-        return {prefix: node}
-    out: dict[str, object] = {}
-    for key, value in items:
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    if not out:  # an empty dict/list is a value too
-        out[prefix] = node
-    return out
-
-
 def resolved(profile: str, *overrides: str) -> dict[str, object]:
     cfg = load_config(["data_root=/data", f"train={profile}", *overrides])
     return flatten(OmegaConf.to_container(cfg, resolve=True))
@@ -54,10 +39,10 @@ def resolved(profile: str, *overrides: str) -> dict[str, object]:
 
 def test_rehearsal_differs_from_full_only_in_allowed_keys():
     full, rehearsal = resolved("full"), resolved("full_rehearsal")
-    differing = sorted(k for k in set(full) | set(rehearsal) if full.get(k, "<absent>") != rehearsal.get(k, "<absent>"))
-    stray = [k for k in differing if not any(fnmatch.fnmatchcase(k, pattern) for pattern in ALLOWED)]
+    keys = differing(full, rehearsal)
+    stray = outside(keys, ALLOWED)
     assert not stray, {k: (full.get(k, "<absent>"), rehearsal.get(k, "<absent>")) for k in stray}
-    assert {"train.encoder.name", "train.llm.name", "train.tokenizer.name"} <= set(differing)
+    assert {"train.encoder.name", "train.llm.name", "train.tokenizer.name"} <= set(keys)
     mine = resolved("full_rehearsal", "model_cache=/models")
     assert mine["train.encoder.name"] == "/models/standins/whisper_hf"
     assert mine["train.llm.name"] == mine["train.tokenizer.name"] == "/models/standins/llama"
