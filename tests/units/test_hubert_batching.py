@@ -14,8 +14,25 @@ def test_batched_units_equal_per_utterance_units(hubert, clips, batched, alone):
     for clip, b, a in zip(clips, batched, alone):
         assert b.shape == a.shape == (hubert.num_frames(len(clip)), 768)
         torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
-        np.testing.assert_array_equal(assign(b), assign(a))
-        np.testing.assert_array_equal(merge_repeats(assign(b)), merge_repeats(assign(a)))
+        assert_units_equal_but_for_ties(assign, b, a)
+
+
+def assert_units_equal_but_for_ties(assign, b, a):
+    """Units agree frame by frame, except where a frame sits on a tie between two centroids.
+
+    Features that agree to 1e-4 can still fall on either side of the boundary between two nearly
+    equidistant centroids (how often depends on the CPU's float kernels). A flip is only allowed where
+    the triangle inequality says the feature difference explains it: |a-c_b| - |a-c_a| <= 2 |a-b|.
+    """
+    ub, ua = assign(b), assign(a)
+    flipped = np.flatnonzero(ub != ua)
+    assert len(flipped) <= max(1, len(ua) // 20), f"{len(flipped)} of {len(ua)} frames changed unit"
+    centroids = assign.centroids
+    for i in flipped:
+        gap = (a[i] - centroids[int(ub[i])]).norm() - (a[i] - centroids[int(ua[i])]).norm()
+        assert gap <= 2 * (a[i] - b[i]).norm() + 1e-6, f"frame {i}: unit {ub[i]} vs {ua[i]} is not a tie"
+    if not len(flipped):
+        np.testing.assert_array_equal(merge_repeats(ub), merge_repeats(ua))
 
 
 def test_length_batching_keeps_input_order(hubert, clips, batched):
