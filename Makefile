@@ -43,7 +43,7 @@ export-dataset:  ## another layout of a finished build: make export-dataset FORM
 	$(CLI) export $(FORMAT) $(ARGS)
 
 test:  ## the test suite (offline, real small engines)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=25 $(ARGS)
 
 test-nightly:  ## the long kill-and-resume tests over every model stage
 	$(PY) -m pytest -q -m nightly $(ARGS)
