@@ -7,25 +7,20 @@ post-processing and the verify stage's own scoring (Whisper, WER after its norma
 as the local profile configures them, on one thread. A voice that is not installed is reported absent.
 
 Texts: the spoken instructions of a finished build (`rewrite` shards under data_root) and the bundled
-sample's instructions as the ingest stage keeps them, in spoken form (the rewrite stage's normalizer).
+sample's instructions as the ingest stage keeps them, in spoken form (the rewrite stage's normalizer):
+the first 60 of them.
 
     python -m benchmarks.voices [data_root=PATH] [any Hydra override of the local profile]
 """
 from __future__ import annotations
 
 import os
-import re
 import resource
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from benchmarks.tts import JOE
 from pipeline.cli import load_config
@@ -44,45 +39,8 @@ CANDIDATES = {
     "festival kal_diphone": {"engine": "festival", "speaker": "kal_diphone"},
     "festival us-slt-hts": {"engine": "festival", "speaker": "cmu_us_slt_arctic_hts"},
 }
-MIN_TEXTS = 60
+TEXTS = 60  # ~2 CPU s per clip to score (Whisper pads every clip to 30 s): 60 x 5 voices took ~12 min on 2 shared cores
 WORST_SHOWN = 3  # highest-WER clips printed per voice, with what Whisper heard
-
-
-class FestivalEngine:
-    """Festival voices through `text2wave`, with the speak stage's engine interface. The binary
-    runs once per clip (no shell); text goes through a file, so nothing in it is read as code."""
-
-    kind = "festival"
-
-    def __init__(self, binary: str = "text2wave", timeout_s: float = 120.0, threads: int = 1):
-        found, festival = shutil.which(binary), shutil.which("festival")
-        if found is None or festival is None:
-            raise RuntimeError("festival is not installed (apt-get install -y festival festvox-kallpc16k "
-                               "festvox-us-slt-hts)")
-        self.binary, self.festival, self.timeout_s = found, festival, timeout_s
-        listed = subprocess.run([festival, "-b", "(print (voice.list))"], capture_output=True, text=True,
-                                timeout=30, check=True)
-        self.voices = set(re.findall(r"[\w-]+", listed.stdout))
-        self.workdir = tempfile.TemporaryDirectory(prefix="festival-")
-
-    def check_speaker(self, speaker: str | None) -> None:
-        if speaker not in self.voices:
-            raise ValueError(f"festival has no voice {speaker!r}; it has {sorted(self.voices)}")
-
-    def synthesize(self, text: str, speaker: str | None, seed: int) -> tuple[np.ndarray, int]:
-        folder = Path(self.workdir.name)
-        text_file, wav_file = folder / "text.txt", folder / "out.wav"
-        text_file.write_text(text, encoding="utf-8")
-        done = subprocess.run([self.binary, "-eval", f"(voice_{speaker})", "-o", str(wav_file), str(text_file)],
-                              capture_output=True, text=True, timeout=self.timeout_s)
-        if done.returncode != 0 or "SIOD ERROR" in done.stderr:  # an unknown voice still exits 0
-            raise RuntimeError(f"text2wave exited with {done.returncode}: {done.stderr.strip()[:300]}")
-        clip, rate = sf.read(wav_file, dtype="float32")
-        return clip, int(rate)
-
-    def version(self) -> str:
-        out = subprocess.run([self.festival, "--version"], capture_output=True, text=True, timeout=30)
-        return out.stdout.split(":", 1)[-1].strip()  # it starts with the binary's path
 
 
 @dataclass
@@ -95,7 +53,7 @@ class VoiceResult:
 
 def open_engine(voice: dict):
     """The voice's engine, loaded and checked; raises if it is not installed."""
-    engine = FestivalEngine() if voice["engine"] == "festival" else load_engine(voice, threads=1)
+    engine = load_engine(voice, threads=1)
     engine.check_speaker(voice.get("speaker"))
     return engine
 
@@ -120,7 +78,7 @@ def spoken_sample_instructions(run: RunConfig) -> list[str]:
 
 def instruction_texts(run: RunConfig) -> list[str]:
     texts = spoken_build_instructions(run) + spoken_sample_instructions(run)
-    return list(dict.fromkeys(t.strip() for t in texts))
+    return list(dict.fromkeys(t.strip() for t in texts))[:TEXTS]
 
 
 def cpu_seconds() -> float:
@@ -216,7 +174,7 @@ def main(overrides: list[str]) -> int:
     speak_settings, verify_settings = nodes["speak_instruction"], nodes["verify_instruction"]
     texts = instruction_texts(run)
     print(f"{len(texts)} instruction texts (build under {run.context['data_root']} + bundled sample)"
-          + (f"; fewer than {MIN_TEXTS}: pass data_root= of a finished build" if len(texts) < MIN_TEXTS else ""))
+          + (f"; fewer than {TEXTS}: pass data_root= of a finished build" if len(texts) < TEXTS else ""))
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; RTF is CPU seconds of "
           "synthesis (child processes included) per second of stored audio, one thread")
     scorer = scoring_stage(verify_settings)

@@ -25,12 +25,12 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   exit 0
 fi
 
-# Debian voices for the local profile's instruction speakers (flite: slt, kal).
-if ! command -v flite >/dev/null; then
+# Debian voices: the local profile's female instruction speaker (festival's HTS slt) and flite's.
+if ! command -v flite >/dev/null || ! command -v text2wave >/dev/null || [[ ! -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ]]; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite festival festvox-us-slt-hts >/dev/null
   else
-    echo "setup: please install the Debian package 'flite' (sudo apt-get install flite)" >&2
+    echo "setup: please install the Debian packages 'festival festvox-us-slt-hts flite' (sudo apt-get install ...)" >&2
   fi
 fi
 

@@ -29,6 +29,7 @@ from stages.model_paths import piper_download_hint, require_local
 TTS_ENGINES = {
     "piper": "stages.engines.piper_tts:PiperEngine",
     "flite": "stages.engines.flite_tts:FliteEngine",
+    "festival": "stages.engines.festival_tts:FestivalEngine",
     "cosyvoice": "stages.engines.cosyvoice_tts:CosyVoiceEngine",
 }
 

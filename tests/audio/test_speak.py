@@ -1,7 +1,7 @@
-"""speak with the real Piper joe voice and the real flite voices."""
+"""speak with the real Piper joe voice and the real flite and Festival voices."""
 import numpy as np
 import pytest
-from speech_helpers import JOE, KAL, SENTENCES, SLT, make_speak, needs_flite
+from speech_helpers import FESTIVAL_SLT, JOE, KAL, SENTENCES, SLT, make_speak, needs_festival, needs_flite
 
 from pipeline.errors import ItemFailure
 from stages import audio
@@ -65,3 +65,21 @@ def test_unknown_speaker_fails_at_load():
 def test_missing_flite_binary_says_how_to_install():
     with pytest.raises(RuntimeError, match="apt-get install -y flite"):
         make_speak([{"engine": "flite", "speaker": "slt", "binary": "/nonexistent/flite"}])
+
+
+@needs_festival
+def test_festival_voice_speaks_the_same_bytes_twice_and_refuses_an_unknown_voice():
+    stage = make_speak([FESTIVAL_SLT])
+    first, again = stage.process(rows(SENTENCES[1])), stage.process(rows(SENTENCES[1]))
+    assert first[0]["audio"]["bytes"] == again[0]["audio"]["bytes"]  # reruns rebuild identical shards
+    assert (first[0]["speaker"], first[0]["engine"]) == ("festival:cmu_us_slt_arctic_hts", "festival")
+    assert first[0]["sample_rate"] == 16000 and 2.0 < first[0]["duration"] < 8.0
+    with pytest.raises(ValueError, match="no voice"):
+        make_speak([{"engine": "festival", "speaker": "nobody"}])
+    with pytest.raises(RuntimeError, match="SIOD ERROR"):  # text2wave exits 0 on an unknown voice
+        next(iter(stage.engines.values())).synthesize("Hello.", "nobody", 0)
+
+
+def test_missing_festival_binary_says_how_to_install():
+    with pytest.raises(RuntimeError, match="apt-get install -y festival festvox-us-slt-hts"):
+        make_speak([{**FESTIVAL_SLT, "binary": "/nonexistent/text2wave"}])
