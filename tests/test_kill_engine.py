@@ -1,5 +1,5 @@
 """Kills during a real vLLM stage: the build process killed leaves no process and no shared memory
-behind; the engine process killed alone is a clear infrastructure error; a rerun resumes."""
+behind; the engine process killed alone is a clear infrastructure error that leaves no process."""
 import os
 import signal
 import subprocess
@@ -19,7 +19,9 @@ def start(root: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline", "build", f"data_root={root}", "progress=false", "source.limit=8",
          "stages.only=[ingest,rewrite]", "stages.rewrite.engine.cpu_kvcache_gib=1",
-         "stages.rewrite.fidelity.embedding_model=null"],  # the meaning check is not under test: load less
+         # the meaning check is not under test: load less
+         "stages.rewrite.fidelity.embedding_model=null", "stages.rewrite.fidelity.min_similarity=null",
+         "stages.respond.fidelity.min_similarity=null"],
         cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -97,10 +99,6 @@ def test_kills_during_the_llm_stage(tmp_path):
     assert build.returncode == 2, err[-3000:]
     assert "ERROR:" in err and "Traceback" not in err.split("ERROR:")[-1]
     assert not (root / "manifests" / "rewrite" / "shard-00000.json").exists()
-
-    # 3. A rerun resumes and finishes.
-    build = start(root)
-    _, err = build.communicate(timeout=900)
-    assert build.returncode == 0, err[-3000:]
-    assert (root / "manifests" / "rewrite" / "shard-00000.json").exists()
-    wait_for(lambda: not build_processes(root), 30, "the engine to stop after a finished build")
+    wait_for(lambda: not build_processes(root), 30, "every process of the failed build to stop")
+    # That a rerun then resumes and finishes is what tests/test_resume_across_processes.py shows for
+    # every stage; a third engine start here would cost another minute of the suite.
