@@ -948,7 +948,8 @@ def _tidy_punctuation(text: str) -> str:
 # Entry point
 # --------------------------------------------------------------------------
 
-_STEPS: list[Callable[[str], str]] = [
+# Markup, addresses and names first: every later step sees plain sentences.
+_FIRST_STEPS: list[Callable[[str], str]] = [
     _unescape_html,
     _areas,
     _clean_unicode,
@@ -956,6 +957,10 @@ _STEPS: list[Callable[[str], str]] = [
     _urls_and_emails,
     _prefix_words,
     _roman_numerals,
+]
+
+_STEPS: list[Callable[[str], str]] = [
+    *_FIRST_STEPS,
     _telephones,
     _versions,
     _scientific,
@@ -992,13 +997,7 @@ def normalize_for_speech(text: str) -> str:
 
 # Steps the hybrid normalizer runs before NeMo: markup and the written forms NeMo misreads.
 BEFORE_NEMO: list[Callable[[str], str]] = [
-    _unescape_html,
-    _areas,
-    _clean_unicode,
-    _lines_to_sentences,
-    _urls_and_emails,
-    _prefix_words,
-    _roman_numerals,
+    *_FIRST_STEPS,
     _versions,
     _scientific,
     _resolutions,
