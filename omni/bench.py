@@ -5,8 +5,9 @@
     python -m omni.bench shape=recipe items=64 train=real_size train.llm.config.num_hidden_layers=16
 
 Trains each stage for a few optimizer steps in a throw-away run folder (no checkpoints are
-written) and reports the mean of the per-step tokens/s after the first (warm-up) step, plus the
-peak GPU memory of each stage on CUDA. Tokens are the LLM's input positions that are not
+written) and reports the mean of the per-step tokens/s and model TFLOP/s after the first (warm-up)
+step, the model FLOPs utilization against the GPU's bf16 dense peak (omni/flops.py says what is
+counted), and the peak GPU memory of each stage on CUDA. Tokens are the LLM's input positions that are not
 padding (the 300 speech embeddings + prompt + response per item), and the step time includes
 loading, decoding and log-mel computation, as in real training.
 
@@ -57,10 +58,10 @@ def measure(overrides: list[str] | None = None, steps: int = 6, items: int = 16,
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
             rows = read(train(cfg))
-            rates = [float(r["tokens_per_s"]) for r in rows
-                     if r["split"] == "train" and int(r["stage"]) == stage and int(r["step"]) > 1]
-            if rates:
-                out[f"stage{stage}_tokens_per_s"] = sum(rates) / len(rates)
+            timed = [r for r in rows if r["split"] == "train" and int(r["stage"]) == stage and int(r["step"]) > 1]
+            if timed:
+                out[f"stage{stage}_tokens_per_s"] = sum(float(r["tokens_per_s"]) for r in timed) / len(timed)
+                out[f"stage{stage}_tflops_per_s"] = sum(float(r["tflops_per_s"]) for r in timed) / len(timed)
             if cuda:
                 out[f"stage{stage}_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
                 out["device"] = torch.cuda.get_device_name()
@@ -71,6 +72,8 @@ def measure(overrides: list[str] | None = None, steps: int = 6, items: int = 16,
 
 
 def main(argv: list[str] | None = None) -> None:
+    from . import flops
+
     args = list(sys.argv[1:] if argv is None else argv)
     options = {"steps": "6", "items": "16", "shape": "tiny"}
     for a in list(args):
@@ -82,12 +85,19 @@ def main(argv: list[str] | None = None) -> None:
     where = result.get("device") or f"CPU ({result['threads']} threads)"
     print(f"omni {result['profile']} profile on {where}, {options['shape']} items, "
           f"batch {result['batch_size']} (micro-batch {result['micro_batch_size']}):")
+    peak_flops = flops.peak_flops(result.get("device"))
     for stage, name in ((1, "speech->text, cross-entropy"), (2, "speech->units, CTC")):
         rate = result.get(f"stage{stage}_tokens_per_s")
         if rate is not None:
             peak = result.get(f"stage{stage}_peak_gib")
             memory = f", peak GPU memory {peak:.1f} GiB" if peak is not None else ""
-            print(f"  stage {stage} ({name}): {rate:,.0f} training tokens/s{memory}")
+            tflops = result[f"stage{stage}_tflops_per_s"]
+            mfu = f", MFU {tflops * 1e12 / peak_flops:.1%}" if peak_flops else ""
+            print(f"  stage {stage} ({name}): {rate:,.0f} training tokens/s, {tflops:,.2f} model TFLOP/s{mfu}{memory}")
+    if peak_flops:
+        print(f"  MFU = model FLOPs/s (omni/flops.py) / {peak_flops / 1e12:,.0f} TFLOP/s, the bf16 dense peak")
+    else:
+        print("  MFU: no GPU peak known for this device (model FLOPs counted as in omni/flops.py)")
 
 
 if __name__ == "__main__":

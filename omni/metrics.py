@@ -6,7 +6,7 @@ import csv
 import time
 from pathlib import Path
 
-FIELDS = ("time", "stage", "step", "epoch", "split", "loss", "lr", "tokens_per_s", "items")
+FIELDS = ("time", "stage", "step", "epoch", "split", "loss", "lr", "tokens_per_s", "items", "tflops_per_s")
 
 
 class MetricsLog:

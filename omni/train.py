@@ -35,6 +35,7 @@ from . import distributed
 from .build import build_model, load_tokenizer
 from .config import UserError, command_line, run_dir, to_yaml
 from .data import MicroBatches, census, data_splits
+from .flops import FlopCounter
 from .metrics import MetricsLog
 from .prompt import PromptBuilder
 
@@ -105,6 +106,7 @@ class Recipe:
                                      t.tokenizer.end_of_turn)
         self._setup_schedule(stage)
         self.wrapped = distributed.wrap(self.model, self.dist, stage, bool(t.fsdp), self.bf16)
+        self.flops = FlopCounter(self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
         hp = t[f"stage{stage}"]
         self.optimizer = torch.optim.AdamW(params, lr=hp.lr, betas=tuple(t.betas), weight_decay=hp.weight_decay)
@@ -213,7 +215,7 @@ class Recipe:
         last_good = None
         while self.step < self.total_steps:
             self.wrapped.train()
-            start, loss_sum, tokens, items = time.perf_counter(), 0.0, 0, 0
+            start, loss_sum, tokens, items, flops = time.perf_counter(), 0.0, 0, 0, 0.0
             for i in range(self.accum):
                 batch, weight = next(batches), 1.0
                 if not batch["ids"]:
@@ -237,6 +239,7 @@ class Recipe:
                     loss_sum += float(loss.detach()) / self.accum
                     tokens += int(batch["attention_mask"].sum())
                     items += len(batch["ids"])
+                    flops += self.flops.micro_batch(self.stage, batch)
             if float(self.t.max_grad_norm) > 0:
                 torch.nn.utils.clip_grad_norm_(params, float(self.t.max_grad_norm))
             lr = self.optimizer.param_groups[0]["lr"]
@@ -250,9 +253,11 @@ class Recipe:
                 w = self.dist.world
                 loss_avg = distributed.all_reduce_sum(loss_sum, self.dist) / w
                 tok = distributed.all_reduce_sum(tokens, self.dist)
+                total_flops = distributed.all_reduce_sum(flops, self.dist)
                 self.metrics.write(stage=self.stage, step=self.step, epoch=self.step / self.steps_per_epoch,
                                    split="train", loss=f"{loss_avg:.6f}", lr=f"{lr:.3e}",
-                                   tokens_per_s=f"{tok / elapsed:.1f}", items=items * w)
+                                   tokens_per_s=f"{tok / elapsed:.1f}", items=items * w,
+                                   tflops_per_s=f"{total_flops / elapsed / 1e12:.4f}")
                 log.info("stage %d step %d/%d loss %.4f lr %.2e %.0f tokens/s", self.stage, self.step,
                          self.total_steps, loss_avg, lr, tok / elapsed)
             if self.step % self.steps_per_epoch == 0:
