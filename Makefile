@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 REHEARSAL := $(findstring full_rehearsal,$(ARGS))
 STANDINS_ARGS := $(patsubst model_cache=%,--model-cache %,$(filter model_cache=%,$(ARGS)))
 
-.PHONY: setup setup-cosyvoice standins lock build-dataset plan status errors export-dataset test test-nightly bench lint train infer
+.PHONY: setup setup-cosyvoice standins lock build-dataset plan status errors export-dataset test test-nightly bench lint train infer eval
 
 setup:  ## create .venv with everything the default profile needs (idempotent)
 	./scripts/setup.sh
@@ -58,5 +58,8 @@ train:  ## train LLaMA-Omni on the shards of a build (data_root=...)
 	$(if $(REHEARSAL),$(MAKE) --no-print-directory standins ARGS="$(ARGS)")
 	$(CLI) train $(ARGS)
 
-infer:  ## speech in, text and units out: make infer ARGS="data_root=data audio=FILE.wav"
+infer:  ## speech in, text, units and speech out: make infer ARGS="data_root=data audio=FILE.wav output=answer.wav"
 	$(CLI) infer $(ARGS)
+
+eval:  ## score a run's checkpoints on a build's held-out split (judge, WER, DNSMOS, latency): make eval ARGS="data_root=data"
+	$(CLI) eval $(ARGS)

@@ -1,21 +1,29 @@
-"""Answer one spoken question with the latest checkpoint of a run.
+"""Answer one spoken question with the latest checkpoint of a run, in text and in speech.
 
-    python -m omni.infer data_root=DIR audio=question.wav [infer.omega=10] [run_name=local]
+    python -m omni.infer data_root=DIR audio=question.wav [output=answer.wav] [infer.omega=10]
 
 Prints each chunk of `omega` units as soon as it is final ("chunk: 12 873 4 ..."), then the
-text response ("text: ...") and the whole unit sequence ("units: ..."). Units come from greedy
-CTC (per-frame argmax, repeats merged, blanks dropped) over the speech decoder's output for the
-states h(y_1..y_i) of the tokens generated so far (see omni/model.py for the alignment).
+text response ("text: ..."), the whole unit sequence ("units: ...") and the latency to the
+first chunk of audio. Units come from greedy CTC (per-frame argmax, repeats merged, blanks
+dropped) over the speech decoder's output for the states h(y_1..y_i) of the tokens generated so
+far (see omni/model.py for the alignment). As in the paper's streaming mode, every chunk of
+`omega` units goes through the unit vocoder as soon as it is final; `output=` writes the
+concatenated 16 kHz speech.
 
 The model is rebuilt from the config saved in the checkpoint, except `trust_remote_code`: that
-comes from this command line (off unless given), never from a checkpoint folder.
+comes from this command line (off unless given), never from a checkpoint folder. The vocoder is
+the checkpoint profile's `vocoder` block unless `infer.vocoder_path` names a released-format
+vocoder folder.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,6 +35,15 @@ from .ctc import UnitStreamer, greedy_units
 from .prompt import PromptBuilder
 
 log = logging.getLogger("omni.infer")
+
+
+@dataclass
+class Answer:
+    text: str
+    units: list[int]
+    audio: np.ndarray  # 16 kHz float32 speech of the units (empty without a vocoder or units)
+    first_audio_s: float | None  # question features ready -> first audio chunk synthesized (None: no audio)
+    seconds: float  # the whole answer: generation and synthesis
 
 
 def find_checkpoint(cfg: DictConfig) -> ckpt.Checkpoint:
@@ -46,14 +63,20 @@ def find_checkpoint(cfg: DictConfig) -> ckpt.Checkpoint:
     return last
 
 
+def saved_config(cfg: DictConfig, last: ckpt.Checkpoint) -> DictConfig:
+    """The config the checkpoint was trained with (this invocation's when none was saved)."""
+    saved = last.path / "config.yaml"
+    if not saved.exists():
+        return cfg
+    tcfg = OmegaConf.load(saved)
+    _trust_from_invocation(cfg, tcfg)
+    return tcfg
+
+
 def load(cfg: DictConfig, device: str = "cpu"):
     """(model, prompt builder, checkpoint) rebuilt from the checkpoint's own config."""
     last = find_checkpoint(cfg)
-    saved = last.path / "config.yaml"
-    tcfg = cfg
-    if saved.exists():
-        tcfg = OmegaConf.load(saved)
-        _trust_from_invocation(cfg, tcfg)
+    tcfg = saved_config(cfg, last)
     tokenizer = load_tokenizer(tcfg.train.tokenizer)
     model = build_model(tcfg.train, tokenizer, seed=int(tcfg.seed), pretrained=False)
     model.load_state_dict(ckpt.load_weights(last.path / "model.safetensors"))
@@ -63,6 +86,18 @@ def load(cfg: DictConfig, device: str = "cpu"):
     builder = PromptBuilder(tokenizer, d.system_prompt, d.instruction, model.speech_slots,
                             d.speech_placeholder, tcfg.train.tokenizer.end_of_turn)
     return model, builder, last
+
+
+def vocoder_settings(cfg: DictConfig, last: ckpt.Checkpoint) -> DictConfig | None:
+    """`infer.vocoder_path`, else the vocoder block of the checkpoint's profile (else this one's)."""
+    tcfg = saved_config(cfg, last)
+    settings = OmegaConf.select(tcfg, "train.vocoder") or OmegaConf.select(cfg, "train.vocoder")
+    if settings is None:
+        return None
+    settings = OmegaConf.create(OmegaConf.to_container(settings, resolve=True))
+    if cfg.infer.get("vocoder_path"):  # a folder given by hand: nothing to fetch, no published pin
+        settings.path, settings.url, settings.sha256 = str(cfg.infer.vocoder_path), None, None
+    return settings
 
 
 def _trust_from_invocation(cfg: DictConfig, saved: DictConfig, prefix: str = "") -> None:
@@ -89,37 +124,87 @@ def check_audio(path: str) -> None:
         raise UserError(f"cannot read {path} as audio: {str(err).splitlines()[0]}") from None
 
 
-def answer(cfg: DictConfig, audio_path: str, emit=print, device: str = "cpu"):
-    """Generate the text and units for one audio file; `emit` receives each unit chunk."""
+class Responder:
+    """A checkpoint (and its vocoder) loaded once, answering any number of questions."""
+
+    def __init__(self, cfg: DictConfig, device: str = "cpu", speak: bool = True):
+        self.model, self.builder, self.checkpoint = load(cfg, device)
+        self.device, self.omega = device, int(cfg.infer.omega)
+        self.max_new_tokens = int(cfg.infer.max_new_tokens)
+        self.vocoder = None
+        settings = vocoder_settings(cfg, self.checkpoint) if speak else None
+        if settings is not None:
+            from .vocoder import load_vocoder
+
+            self.vocoder = load_vocoder(settings)
+
+    def answer(self, samples: np.ndarray, emit=None) -> Answer:
+        """Text, units and speech for 16 kHz samples; `emit` receives each unit chunk when final."""
+        model = self.model
+        if len(samples) > 30 * audio_io.SAMPLE_RATE:
+            log.warning("the question is longer than 30 s; Whisper hears only the first 30 s")
+        feats = torch.from_numpy(audio_io.log_mel(samples, model.encoder.config.num_mel_bins))[None].to(self.device)
+        prompt = torch.tensor([self.builder.prompt_ids], device=self.device)
+        pieces: list[np.ndarray] = []
+        first: list[float] = []
+        start = time.perf_counter()
+
+        def on_chunk(chunk: list[int]) -> None:
+            if emit is not None:
+                emit(chunk)
+            if self.vocoder is not None:
+                pieces.append(self.vocoder.synthesize(chunk))
+                if not first:
+                    first.append(time.perf_counter() - start)
+
+        streamer = UnitStreamer(self.omega, on_chunk)
+        units: list[int] = []  # the latest greedy decode; the last callback saw every state
+
+        def on_state(tokens, states):
+            units[:] = greedy_units(model.unit_logits(states), model.decoder.blank)
+            streamer.update(units)
+
+        tokens, _ = model.generate(prompt, feats, self.builder.eot, self.max_new_tokens, on_state)
+        streamer.finish(units)
+        text = self.builder.tokenizer.decode(tokens, skip_special_tokens=True)
+        speech = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        return Answer(text, list(units), speech, first[0] if first else None, time.perf_counter() - start)
+
+
+def device_of(cfg: DictConfig) -> str:
+    return "cuda" if (cfg.device == "auto" and torch.cuda.is_available()) or cfg.device == "cuda" else "cpu"
+
+
+def answer(cfg: DictConfig, audio_path: str, emit=print, device: str = "cpu") -> Answer:
+    """Load the checkpoint and answer one audio file; `emit` receives each unit chunk."""
     check_audio(audio_path)
-    model, builder, _ = load(cfg, device)
-    samples = audio_io.read_file(audio_path)
-    if len(samples) > 30 * audio_io.SAMPLE_RATE:
-        log.warning("%s is longer than 30 s; Whisper hears only the first 30 s", audio_path)
-    feats = torch.from_numpy(audio_io.log_mel(samples, model.encoder.config.num_mel_bins))[None].to(device)
-    prompt = torch.tensor([builder.prompt_ids], device=device)
-    blank = model.decoder.blank
-    streamer = UnitStreamer(int(cfg.infer.omega), emit)
-    units: list[int] = []  # the latest greedy decode; the last callback saw every state
+    return Responder(cfg, device).answer(audio_io.read_file(audio_path), emit)
 
-    def on_state(tokens, states):
-        units[:] = greedy_units(model.unit_logits(states), blank)
-        streamer.update(units)
 
-    tokens, _ = model.generate(prompt, feats, builder.eot, int(cfg.infer.max_new_tokens), on_state)
-    streamer.finish(units)
-    text = builder.tokenizer.decode(tokens, skip_special_tokens=True)
-    return text, units
+def write_wav(path: str, samples: np.ndarray) -> None:
+    import soundfile as sf
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UserError(f"output={path}: folder {target.parent} does not exist")
+    sf.write(str(target), samples, audio_io.SAMPLE_RATE, subtype="PCM_16")
 
 
 def _run(cfg: DictConfig) -> None:
     if not cfg.audio:
         raise UserError("audio is required: python -m omni.infer data_root=DIR audio=FILE.wav")
-    device = "cuda" if (cfg.device == "auto" and torch.cuda.is_available()) or cfg.device == "cuda" else "cpu"
-    text, units = answer(cfg, str(cfg.audio), emit=lambda c: print("chunk:", " ".join(map(str, c)), flush=True),
-                         device=device)
-    print("text:", text)
-    print("units:", " ".join(map(str, units)))
+    if cfg.output and not Path(str(cfg.output)).parent.is_dir():
+        raise UserError(f"output={cfg.output}: folder {Path(str(cfg.output)).parent} does not exist")
+    result = answer(cfg, str(cfg.audio), emit=lambda c: print("chunk:", " ".join(map(str, c)), flush=True),
+                    device=device_of(cfg))
+    print("text:", result.text)
+    print("units:", " ".join(map(str, result.units)))
+    if result.first_audio_s is not None:
+        print(f"first audio chunk after {result.first_audio_s * 1000:.0f} ms "
+              f"(omega={cfg.infer.omega}); {len(result.audio) / audio_io.SAMPLE_RATE:.2f} s of speech")
+    if cfg.output:
+        write_wav(str(cfg.output), result.audio)
+        print("speech:", cfg.output)
 
 
 def main(argv: list[str] | None = None) -> None:

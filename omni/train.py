@@ -101,6 +101,9 @@ class Recipe:
         if stage == 1 and t.gradient_checkpointing:
             self.model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model.to(self.dist.device)
+        if t.compile:  # per layer: small graphs compile once and are reused by every layer of a kind
+            for layer in (*self.model.llm.get_decoder().layers, *self.model.decoder.layers):
+                layer.compile()
         self.builder = PromptBuilder(self.tokenizer, cfg.data.system_prompt, cfg.data.instruction,
                                      self.model.speech_slots, cfg.data.speech_placeholder,
                                      t.tokenizer.end_of_turn)
@@ -109,7 +112,8 @@ class Recipe:
         self.flops = FlopCounter(self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
         hp = t[f"stage{stage}"]
-        self.optimizer = torch.optim.AdamW(params, lr=hp.lr, betas=tuple(t.betas), weight_decay=hp.weight_decay)
+        self.optimizer = torch.optim.AdamW(params, lr=hp.lr, betas=tuple(t.betas), weight_decay=hp.weight_decay,
+                                           fused=bool(t.fused_adamw) or None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(self.warmup, self.total_steps))
         self.step = 0
@@ -135,7 +139,8 @@ class Recipe:
         self.steps_per_epoch = c.train // int(t.batch_size)
         if self.steps_per_epoch == 0:
             raise UserError(f"stage {stage} has {c.train} training items, fewer than one batch of {t.batch_size}")
-        total = int(t.epochs) * self.steps_per_epoch
+        epochs = t[f"stage{stage}"].epochs
+        total = int(t.epochs if epochs is None else epochs) * self.steps_per_epoch
         self.total_steps = min(total, int(cfg.max_steps)) if cfg.max_steps else total
         self.warmup = math.ceil(float(t.warmup_ratio) * self.total_steps)
 

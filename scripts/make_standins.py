@@ -25,6 +25,10 @@ SAME formats, with tiny shapes and seeded random weights, so the full profile's 
   hubert/           a fairseq mHuBERT checkpoint, fairseq's k-means .bin and the .npy
                     scripts/convert_kmeans.py makes of it, with their sha256 pins in pins.json
                     (scripts/standins_hubert.py; bit-identical on any CPU for a seed).
+  vocoder/          fairseq's unit HiFi-GAN in the released layout (config.json, g_00500000 holding
+                    {"generator": state_dict} with weight_g/weight_v names): the released vocoder's
+                    upsampling (320 samples per unit) and 1000 units, tiny widths, seeded
+                    integer-built weights (bit-identical on any CPU), its sha256 in pins.json.
   cosyvoice/        a CosyVoice-300M-SFT folder (same files, the two English SFT speakers) made
                     with the upstream classes in the CosyVoice environment
                     (scripts/standins_cosyvoice.py; needs `make setup-cosyvoice`).
@@ -190,6 +194,41 @@ def build_hubert(out: Path, seed: int) -> None:
     (out / "pins.json").write_text(json.dumps({k: v for k, v in pins.items() if k.endswith("sha256")}, indent=2))
 
 
+# The released vocoder's config.json with tiny widths (its upsampling and units kept).
+VOCODER_CONFIG = {
+    "resblock": "1", "upsample_rates": [5, 4, 4, 2, 2], "upsample_kernel_sizes": [11, 8, 8, 4, 4],
+    "upsample_initial_channel": 32, "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "num_embeddings": 1000, "embedding_dim": 16,
+    "model_in_dim": 16, "dur_predictor_params": {"encoder_embed_dim": 16, "var_pred_hidden_dim": 16,
+                                                 "var_pred_kernel_size": 3, "var_pred_dropout": 0.5},
+    "code_hop_size": 320, "sampling_rate": 16000,
+}
+
+
+def build_vocoder(out: Path, seed: int) -> None:
+    """The unit vocoder folder train=full_rehearsal reads (omni/vocoder.py writes the layout)."""
+    import numpy as np
+    import torch
+    from standins_hubert import exact_random
+
+    from omni.vocoder import CHECKPOINT_FILE, UnitVocoder, save_released_format
+    from pipeline.shards import file_sha256
+
+    vocoder = UnitVocoder(VOCODER_CONFIG)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for name, tensor in vocoder.state_dict(keep_vars=True).items():
+            if name.endswith("weight_g") or name.endswith("ln1.weight") or name.endswith("ln2.weight"):
+                values = exact_random(rng, tuple(tensor.shape), 0.25, 1.0)  # magnitudes and norms near 1
+            elif name.endswith("bias"):
+                values = np.zeros(tuple(tensor.shape), np.float32)
+            else:  # uniform, scaled by 1/sqrt(fan-in)
+                values = exact_random(rng, tuple(tensor.shape), float(np.sqrt(3.0 / tensor[0].numel())))
+            tensor.copy_(torch.from_numpy(values))
+    save_released_format(vocoder, out)
+    (out / "pins.json").write_text(json.dumps({"sha256": file_sha256(out / CHECKPOINT_FILE)}, indent=2))
+
+
 # The CosyVoice engine lives in its own environment (scripts/setup_cosyvoice.sh).
 COSYVOICE_PYTHON = os.environ.get("COSYVOICE_PYTHON", str(ROOT / ".venv-cosyvoice" / "bin" / "python"))
 
@@ -212,6 +251,7 @@ BUILDERS: list[Builder] = [
     Builder(name="whisper_hf", version="1", build=build_whisper_hf),
     Builder(name="voices", version="1", build=build_piper_voice),
     Builder(name="hubert", version="2", build=build_hubert),
+    Builder(name="vocoder", version="1", build=build_vocoder),
     Builder(name="cosyvoice", version="1", build=build_cosyvoice),
 ]
 

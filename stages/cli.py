@@ -74,6 +74,8 @@ COMMANDS: dict[str, Command] = {
                      "data_root=DIR [train=full] (--help for more)", passthrough=True),
     "infer": Command(passthrough("omni.infer"), "answer a spoken question with a trained run: instructs2s infer "
                      "data_root=DIR audio=FILE.wav", passthrough=True),
+    "eval": Command(passthrough("omni.evaluate"), "score trained checkpoints on a build's held-out split (judge, "
+                    "ASR-WER, DNSMOS, latency): instructs2s eval data_root=DIR", passthrough=True),
 }
 
 

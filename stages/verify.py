@@ -94,6 +94,29 @@ def package_version(name: str) -> str | None:
         return None
 
 
+class WordErrors:
+    """Word errors after Whisper's English normalizer on both sides, counted by jiwer."""
+
+    def __init__(self):
+        from whisper_normalizer.english import EnglishTextNormalizer
+
+        self.normalize = EnglishTextNormalizer()
+
+    def words(self, text: str) -> list[str]:
+        # Whisper's normalizer keeps hyphens inside digit runs ("538-23-6"): split those too.
+        return self.normalize(text).replace("-", " ").split()
+
+    def word_errors(self, reference: str, hypothesis: str) -> tuple[int, int]:
+        """(substitutions + deletions + insertions, reference words) after normalization."""
+        import jiwer
+
+        ref, hyp = self.words(reference), self.words(hypothesis)
+        if not ref or not hyp:
+            return max(len(ref), len(hyp)), len(ref)
+        out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+        return out.substitutions + out.deletions + out.insertions, len(ref)
+
+
 @dataclass
 class Scorer:
     identity: dict[str, Any]  # engine version and every setting that changes its scores: the cache key
@@ -125,14 +148,12 @@ class VerifyStage(Stage):
         require_local(self.settings.asr_model, f"stages.{self.name}.asr_model")
 
     def setup(self) -> None:
-        from whisper_normalizer.english import EnglishTextNormalizer
-
         from stages.engines.whisper_asr import WhisperASR
 
         s = self.settings
         self.asr = WhisperASR(s.asr_model, device=s.asr_device, compute_type=s.asr_compute_type,
                               threads=s.threads, beam_size=s.beam_size)
-        self.normalize = EnglishTextNormalizer()
+        self.wer = WordErrors()
         if "dnsmos" in s.scores:
             from stages.engines.dnsmos import DNSMOS
 
@@ -165,22 +186,8 @@ class VerifyStage(Stage):
                                                   lambda clip: {"speaker_embedding": self.voice.embed(clip)})
         return scorers
 
-    def words(self, text: str) -> list[str]:
-        # Whisper's normalizer keeps hyphens inside digit runs ("538-23-6"): split those too.
-        return self.normalize(text).replace("-", " ").split()
-
-    def word_errors(self, reference: str, hypothesis: str) -> tuple[int, int]:
-        """(substitutions + deletions + insertions, reference words) after normalization."""
-        import jiwer
-
-        ref, hyp = self.words(reference), self.words(hypothesis)
-        if not ref or not hyp:
-            return max(len(ref), len(hyp)), len(ref)
-        out = jiwer.process_words(" ".join(ref), " ".join(hyp))
-        return out.substitutions + out.deletions + out.insertions, len(ref)
-
     def word_error_rate(self, reference: str, hypothesis: str) -> float:
-        return error_rate(*self.word_errors(reference, hypothesis))
+        return error_rate(*self.wer.word_errors(reference, hypothesis))
 
     def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
         return [self.verify_one(row) for row in counted(rows)]
@@ -213,7 +220,7 @@ class VerifyStage(Stage):
                              f"duration=0.00s bounds={bounds_text(s.min_duration_s, s.max_duration_s)}")
         scores = self.scores_of(data, clip, rate)
         transcript = scores["transcript"]
-        errors, words = self.word_errors(text, transcript)
+        errors, words = self.wer.word_errors(text, transcript)
         wer = error_rate(errors, words)
         chars_per_second = len(text) / duration
         self.count_scores(scores, wer, errors, words, duration)

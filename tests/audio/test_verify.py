@@ -46,7 +46,7 @@ def test_duration_and_speaking_rate_bounds_report_the_measured_value(verifier):
 
 def test_a_bound_set_to_null_is_not_checked(verifier):
     stage = VerifyStage("v", VerifySettings(min_duration_s=None, max_wer=None), {"seed": 1})
-    stage.asr, stage.normalize = verifier.asr, verifier.normalize
+    stage.asr, stage.wer = verifier.asr, verifier.wer
     short = audio.encode_flac(np.zeros(4000, dtype=np.float32), 16000)
     [result] = stage.process([clip_row("a", "hi", short)])
     assert not isinstance(result, ItemFailure) and result["duration"] == 0.25

@@ -1,5 +1,5 @@
 """The commands the docs show: every `make TARGET [ARGS="..."]`, `instructs2s ...`,
-`python -m pipeline ...` and `python -m omni.train|infer ...` in README.md, docs/, omni/README.md
+`python -m pipeline ...` and `python -m omni.train|infer|evaluate ...` in README.md, docs/, omni/README.md
 and the comments of conf/, as (file, line, program, arguments)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DOCS = ["README.md", "docs/*.md", "omni/README.md", "conf/**/*.yaml", "Makefile"
 
 # A command runs to the end of its code span, a table cell, a comment, a gap of two spaces (an
 # aligned note beside it) or the line.
-COMMAND = re.compile(r"(?:^|[\s(])((?:make|instructs2s|python -m (?:pipeline|omni\.train|omni\.infer))"
+COMMAND = re.compile(r"(?:^|[\s(])((?:make|instructs2s|python -m (?:pipeline|omni\.train|omni\.infer|omni\.evaluate))"
                      r"(?=\s|$)(?:[^|#\n ]| (?! ))*)")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 ELLIPSIS = "..."
@@ -22,7 +22,7 @@ ELLIPSIS = "..."
 @dataclass(frozen=True)
 class DocCommand:
     where: str  # file:line
-    program: str  # make, instructs2s, pipeline, omni.train, omni.infer
+    program: str  # make, instructs2s, pipeline, omni.train, omni.infer, omni.evaluate
     args: tuple[str, ...]
 
     def __str__(self) -> str:

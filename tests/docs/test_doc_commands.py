@@ -16,7 +16,8 @@ from stages.cli import COMMANDS
 MAKE_TARGETS = set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.M))
 # make targets that call `instructs2s COMMAND`; the others (setup, test, lint, ...) take no overrides.
 MAKE_COMMANDS = {"build-dataset": "build", "plan": "plan", "status": "status", "errors": "errors",
-                 "export-dataset": "export", "train": "train", "infer": "infer"}
+                 "export-dataset": "export", "train": "train", "infer": "infer",
+                 "eval": "eval"}
 FOUND = all_doc_commands()
 # Each distinct command once (named by its first place): `make status` is shown in many places.
 DISTINCT = list({(c.program, c.args): c for c in reversed(FOUND)}.values())[::-1]
@@ -37,7 +38,8 @@ def cli_arguments(command: DocCommand) -> list[str] | None:
         return cli + shlex.split(variables.get("ARGS", ""))
     if command.program == "instructs2s" or command.program == "pipeline":
         return list(command.args)
-    return [command.program.removeprefix("omni."), *command.args]  # python -m omni.train|infer
+    program = command.program.removeprefix("omni.")  # python -m omni.train|infer|evaluate
+    return [{"evaluate": "eval"}.get(program, program), *command.args]
 
 
 def check(command: DocCommand, scratch) -> None:

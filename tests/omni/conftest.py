@@ -12,7 +12,7 @@ from omni.synthetic import make_rows, write_shards  # noqa: E402
 
 # small and quick: a thinner encoder than the local profile; global batch 2 built from two
 # micro-batches of 1 (exercises gradient accumulation)
-FAST = ["train.encoder.config.d_model=32", "train.encoder.config.encoder_layers=1",
+FAST = ["train.epochs=3", "train.stage1.epochs=null", "train.stage2.epochs=null", "train.encoder.config.d_model=32", "train.encoder.config.encoder_layers=1",
         "train.encoder.config.encoder_ffn_dim=64", "train.batch_size=2", "train.micro_batch_size=1", "data.eval_fraction=0.0",
         "data.shuffle_buffer=4", "log.tensorboard=false", "checkpoint.every_steps=0"]
 

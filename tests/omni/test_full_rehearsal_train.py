@@ -18,6 +18,7 @@ ALLOWED = [
     "train.name", "run_name",  # the profile's name and the run folder named after it
     # model locations -> the stand-ins of scripts/make_standins.py
     "train.encoder.name", "train.llm.name", "train.tokenizer.name",
+    "train.vocoder.path", "train.vocoder.url", "train.vocoder.sha256",
     # dtypes and precision
     "train.encoder.dtype", "train.llm.dtype", "train.precision",
     # parallelism and devices

@@ -2,7 +2,6 @@
 (eager attention, whose matmuls the counter sees; it does not count the CPU SDPA kernel)."""
 
 import pytest
-import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from omni.build import build_model, load_tokenizer

@@ -25,7 +25,8 @@ def _wav(path):
 def test_answer_returns_text_and_units_streamed_in_chunks(trained_run, tiny_data, tmp_path, omni_cfg):
     chunks = []
     cfg = omni_cfg(tiny_data, "infer.omega=4", "infer.max_new_tokens=12")
-    text, units = answer(cfg, str(_wav(tmp_path / "q.wav")), emit=chunks.append)
+    result = answer(cfg, str(_wav(tmp_path / "q.wav")), emit=chunks.append)
+    text, units = result.text, result.units
     assert isinstance(text, str)
     assert all(0 <= u < 1000 for u in units)
     assert [u for c in chunks for u in c] == units

@@ -1,0 +1,30 @@
+"""Each speed option of the trainer gives the losses of the plain path (CPU, a few steps of each stage)."""
+
+import pytest
+import torch
+
+from omni.metrics import read
+from omni.train import train
+
+STEPS = ["max_steps=3", "train.epochs=2", "data.shuffle_buffer=1", "checkpoint.enabled=false"]
+
+
+def losses(run_dir):
+    return [(int(r["stage"]), float(r["loss"])) for r in read(run_dir) if r["split"] == "train"]
+
+
+@pytest.fixture(scope="module")
+def plain(mixed_data, omni_cfg):
+    return losses(train(omni_cfg(mixed_data, "run_name=plain", *STEPS)))
+
+
+@pytest.mark.parametrize("option, tolerance", [("train.fused_adamw=true", 1e-5), ("train.compile=true", 1e-3)])
+def test_option_gives_the_plain_losses(option, tolerance, plain, mixed_data, omni_cfg):
+    torch._dynamo.reset()
+    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    name = option.split("=")[0].rsplit(".", 1)[1]
+    got = losses(train(omni_cfg(mixed_data, f"run_name={name}", *STEPS, option)))
+    assert [s for s, _ in got] == [s for s, _ in plain] == [1, 1, 1, 2, 2, 2]
+    assert [v for _, v in got] == pytest.approx([v for _, v in plain], rel=tolerance, abs=tolerance)
+    if option.startswith("train.compile"):  # the layers really ran compiled
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > before
