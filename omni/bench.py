@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"omni {result['profile']} profile on {where}, {options['shape']} items, "
           f"batch {result['batch_size']} (micro-batch {result['micro_batch_size']}):")
     peak_flops = flops.peak_flops(result.get("device"))
+    if peak_flops:  # the counted FLOPs are summed over every rank
+        peak_flops *= int(os.environ.get("WORLD_SIZE", "1"))
     for stage, name in ((1, "speech->text, cross-entropy"), (2, "speech->units, CTC")):
         rate = result.get(f"stage{stage}_tokens_per_s")
         if rate is not None:

@@ -90,6 +90,19 @@ def load_weights(path: Path) -> dict:
     return tensors
 
 
+def load_matching(model, folder: Path) -> None:
+    """Load a checkpoint's weights into `model`; a model of another shape is a user error (a run
+    trained under other model settings), not a traceback."""
+    from .config import UserError
+
+    try:
+        model.load_state_dict(load_weights(Path(folder) / "model.safetensors"))
+    except RuntimeError as err:
+        detail = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+        raise UserError(f"{folder} was trained with other model settings than this run's ({detail}); "
+                        "start a new run (run_name=...) or give the settings it was trained with") from None
+
+
 def rng_state() -> dict:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),

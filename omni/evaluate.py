@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.shards import atomic_write_bytes
 from stages.verify import WordErrors, error_rate
 
 from . import audio as audio_io
@@ -121,19 +122,25 @@ def label(checkpoint: ckpt.Checkpoint) -> str:
 
 # -- scorers ------------------------------------------------------------------------------------
 
+def local_model(model: str, key: str) -> None:
+    """A model the user must have locally: one line naming `key` when it is not there."""
+    from pipeline.errors import MissingModelError
+    from stages.model_paths import require_local
+
+    try:
+        require_local(model, key)
+    except MissingModelError as err:
+        raise UserError(str(err)) from None
+
+
 class SpeechScorer:
     """ASR-WER and DNSMOS of one spoken answer, the models loaded once."""
 
     def __init__(self, ecfg: DictConfig):
-        from pipeline.errors import MissingModelError
         from stages.engines.whisper_asr import WhisperASR
-        from stages.model_paths import require_local
 
         a = ecfg.asr
-        try:
-            require_local(str(a.model), "evaluate.asr.model")
-        except MissingModelError as err:
-            raise UserError(str(err)) from None
+        local_model(str(a.model), "evaluate.asr.model")
         self.asr = WhisperASR(str(a.model), device=str(a.device), compute_type=str(a.compute_type),
                               threads=int(a.threads), beam_size=int(a.beam_size))
         self.wer = WordErrors()
@@ -235,16 +242,10 @@ class Judge:
     prompt: JudgePrompt = field(init=False)
 
     def __post_init__(self):
-        from pipeline.errors import MissingModelError
-        from stages.model_paths import require_local
-
         self.prompt = judge_prompt(str(self.settings.prompt))
         self.engine_settings = engine_settings(self.settings)
         if self.engine_settings.name == "vllm_offline" or self.engine_settings.launch:
-            try:
-                require_local(str(self.settings.model), "evaluate.judge.model")
-            except MissingModelError as err:
-                raise UserError(str(err)) from None
+            local_model(str(self.settings.model), "evaluate.judge.model")
 
     def score(self, records: list[dict], log_path: Path) -> dict[str, str]:
         """Fill `judge` (1-5) into the records that have a question and an answer; returns the engine's
@@ -395,9 +396,7 @@ def write_report(folder: Path, name: str, report: dict) -> tuple[Path, Path]:
     for path, text in ((json_path, json.dumps(report, indent=1, default=float) + "\n"),
                        (md_path, f"# {name}\n\n{report['split']} split of {report['eval_root']}: "
                                  f"{report['items']} items\n\n{table}")):
-        tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_bytes(path, text.encode("utf-8"))
     return json_path, md_path
 
 

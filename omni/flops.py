@@ -5,8 +5,9 @@ checkpointing is not counted, so MFU does not reward it):
 
 * a matmul weight of N parameters costs 2N FLOPs per position in the forward pass and 4N more in
   the backward pass of a trained part (6N in all); a frozen part that only runs forward costs 2N;
-* causal self-attention costs 4 x layers x width x sequence length per position forward
-  (scores and weighted sum), three times that when trained;
+* self-attention costs 4 x layers x width x sequence length per position forward (scores and
+  weighted sum; the full square, as is usual, also for the LLM's causal attention), three times
+  that when trained;
 * positions: the Whisper encoder runs on 1500 frames per item (its first convolution on 3000), the adaptor on its 300 speech
   embeddings, the LLM body on every non-padding position, the LM head only on the labelled
   response positions (the loss is computed there alone), and the speech decoder on `upsample`
@@ -23,13 +24,14 @@ from .model import IGNORE, OmniModel
 # Dense bf16 tensor-core peak FLOP/s per GPU (vendor datasheets, without sparsity), matched as a
 # substring of torch.cuda.get_device_name(); the first match wins.
 PEAK_BF16 = (
+    ("H200 NVL", 835e12),
+    ("H100 NVL", 835e12),
     ("H200", 989e12),
     ("H100 PCIe", 756e12),
     ("H100", 989e12),
     ("A100", 312e12),
     ("L40S", 362e12),
     ("L40", 181e12),
-    ("A10G", 70e12),
     ("L4", 121e12),
 )
 

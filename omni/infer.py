@@ -73,13 +73,13 @@ def saved_config(cfg: DictConfig, last: ckpt.Checkpoint) -> DictConfig:
     return tcfg
 
 
-def load(cfg: DictConfig, device: str = "cpu"):
+def load(cfg: DictConfig, device: str = "cpu", last: ckpt.Checkpoint | None = None):
     """(model, prompt builder, checkpoint) rebuilt from the checkpoint's own config."""
-    last = find_checkpoint(cfg)
+    last = last or find_checkpoint(cfg)
     tcfg = saved_config(cfg, last)
     tokenizer = load_tokenizer(tcfg.train.tokenizer)
     model = build_model(tcfg.train, tokenizer, seed=int(tcfg.seed), pretrained=False)
-    model.load_state_dict(ckpt.load_weights(last.path / "model.safetensors"))
+    ckpt.load_matching(model, last.path)
     model.set_stage(2)
     model.to(device).eval()
     d = tcfg.data
@@ -90,8 +90,11 @@ def load(cfg: DictConfig, device: str = "cpu"):
 
 def vocoder_settings(cfg: DictConfig, last: ckpt.Checkpoint) -> DictConfig | None:
     """`infer.vocoder_path`, else the vocoder block of the checkpoint's profile (else this one's)."""
-    tcfg = saved_config(cfg, last)
-    settings = OmegaConf.select(tcfg, "train.vocoder") or OmegaConf.select(cfg, "train.vocoder")
+    settings = OmegaConf.select(saved_config(cfg, last), "train.vocoder")
+    if settings is None:
+        settings = OmegaConf.select(cfg, "train.vocoder")
+        if settings is not None:
+            log.warning("%s was saved without vocoder settings: using train=%s's", last.path, cfg.train.name)
     if settings is None:
         return None
     settings = OmegaConf.create(OmegaConf.to_container(settings, resolve=True))
@@ -128,15 +131,19 @@ class Responder:
     """A checkpoint (and its vocoder) loaded once, answering any number of questions."""
 
     def __init__(self, cfg: DictConfig, device: str = "cpu", speak: bool = True):
-        self.model, self.builder, self.checkpoint = load(cfg, device)
-        self.device, self.omega = device, int(cfg.infer.omega)
-        self.max_new_tokens = int(cfg.infer.max_new_tokens)
-        self.vocoder = None
-        settings = vocoder_settings(cfg, self.checkpoint) if speak else None
+        last = find_checkpoint(cfg)
+        self.vocoder = None  # loaded first: a missing or unpinned vocoder fails before the big model loads
+        settings = vocoder_settings(cfg, last) if speak else None
         if settings is not None:
             from .vocoder import load_vocoder
 
-            self.vocoder = load_vocoder(settings)
+            self.vocoder = load_vocoder(settings).to(device)
+        self.model, self.builder, self.checkpoint = load(cfg, device, last)
+        self.device, self.omega = device, int(cfg.infer.omega)
+        self.max_new_tokens = int(cfg.infer.max_new_tokens)
+        if self.vocoder is not None and self.model.decoder.units > self.vocoder.dict.num_embeddings:
+            raise UserError(f"the speech decoder emits {self.model.decoder.units} units but the vocoder takes "
+                            f"{self.vocoder.dict.num_embeddings} (train.vocoder / infer.vocoder_path)")
 
     def answer(self, samples: np.ndarray, emit=None) -> Answer:
         """Text, units and speech for 16 kHz samples; `emit` receives each unit chunk when final."""
@@ -181,20 +188,22 @@ def answer(cfg: DictConfig, audio_path: str, emit=print, device: str = "cpu") ->
     return Responder(cfg, device).answer(audio_io.read_file(audio_path), emit)
 
 
-def write_wav(path: str, samples: np.ndarray) -> None:
-    import soundfile as sf
-
+def check_output(path: str) -> None:
+    """Fail with one line before anything is loaded when the answer cannot be written to `path`."""
     target = Path(path)
+    if target.is_dir():
+        raise UserError(f"output={path} is a folder; give a file name ending in .wav")
+    if target.suffix.lower() != ".wav":
+        raise UserError(f"output={path}: the spoken answer is written as a .wav file")
     if not target.parent.is_dir():
         raise UserError(f"output={path}: folder {target.parent} does not exist")
-    sf.write(str(target), samples, audio_io.SAMPLE_RATE, subtype="PCM_16")
 
 
 def _run(cfg: DictConfig) -> None:
     if not cfg.audio:
         raise UserError("audio is required: python -m omni.infer data_root=DIR audio=FILE.wav")
-    if cfg.output and not Path(str(cfg.output)).parent.is_dir():
-        raise UserError(f"output={cfg.output}: folder {Path(str(cfg.output)).parent} does not exist")
+    if cfg.output:
+        check_output(str(cfg.output))
     result = answer(cfg, str(cfg.audio), emit=lambda c: print("chunk:", " ".join(map(str, c)), flush=True),
                     device=device_of(cfg))
     print("text:", result.text)
@@ -203,7 +212,9 @@ def _run(cfg: DictConfig) -> None:
         print(f"first audio chunk after {result.first_audio_s * 1000:.0f} ms "
               f"(omega={cfg.infer.omega}); {len(result.audio) / audio_io.SAMPLE_RATE:.2f} s of speech")
     if cfg.output:
-        write_wav(str(cfg.output), result.audio)
+        import soundfile as sf
+
+        sf.write(str(cfg.output), result.audio, audio_io.SAMPLE_RATE, subtype="PCM_16")
         print("speech:", cfg.output)
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from pathlib import Path
+
+from pipeline.shards import atomic_write_bytes
 
 FIELDS = ("time", "stage", "step", "epoch", "split", "loss", "lr", "tokens_per_s", "items", "tflops_per_s")
 
@@ -20,12 +23,28 @@ class MetricsLog:
         if not self.path.exists():
             with self.path.open("w", newline="") as f:
                 csv.writer(f).writerow(FIELDS)
+        else:
+            self._upgrade_header()
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
                 self.tb = SummaryWriter(str(Path(run_dir) / "tensorboard"))
             except Exception:  # tensorboard not installed: CSV only
                 self.tb = None
+
+    def _upgrade_header(self) -> None:
+        """A run resumed by a version that writes more columns: rewrite the file under today's
+        header (old rows keep their values, new columns empty) so rows stay aligned."""
+        rows = read(self.path.parent)
+        with self.path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+        if tuple(header) == FIELDS:
+            return
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(FIELDS)
+        writer.writerows([[row.get(k) or "" for k in FIELDS] for row in rows])
+        atomic_write_bytes(self.path, out.getvalue().encode())
 
     def write(self, **row) -> None:
         if not self.enabled:

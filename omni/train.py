@@ -92,7 +92,7 @@ class Recipe:
 
         self.model = build_model(t, self.tokenizer, seed=cfg.seed, pretrained=last is None)
         if last is not None:
-            self.model.load_state_dict(ckpt.load_weights(last.path / "model.safetensors"))
+            ckpt.load_matching(self.model, last.path)
         self.model.set_stage(stage)
         self.bf16 = t.precision == "bf16"
         if stage == 2 and self.bf16:  # frozen in stage 2: store them in bf16 to save memory
@@ -151,6 +151,10 @@ class Recipe:
         if state["steps_per_epoch"] != self.steps_per_epoch:
             log.warning("the number of usable items changed since %s; the data position is approximate",
                         last.path.name)
+        if state["total_steps"] != self.total_steps:
+            log.warning("%s was on a schedule of %d steps, this run's has %d (epochs or max_steps changed): "
+                        "the learning-rate curve changes from here", last.path.name, state["total_steps"],
+                        self.total_steps)
         set_optimizer_state_dict(self.model, self.optimizer, optim_state_dict=state["optimizer"],
                                  options=StateDictOptions(full_state_dict=True))
         self.scheduler.load_state_dict(state["scheduler"])

@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-from pipeline.shards import file_sha256
+from pipeline.shards import atomic_write_bytes, file_sha256
 
 from .config import UserError
 
@@ -290,7 +290,10 @@ def fetch(path: str, checkpoint_file: str, url: str | None) -> Path:
                         f"put {what} from {url} there")
     from torch.hub import download_url_to_file  # writes a temporary file, then moves it into place
 
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"train.vocoder.path: cannot create {folder}: {_first_line(err)}") from None
     for name in missing:
         source = f"{url.rstrip('/')}/{name}"
         log.info("downloading %s -> %s", source, folder / name)
@@ -330,15 +333,9 @@ def save_released_format(vocoder: UnitVocoder, folder: str | Path, checkpoint_fi
         state[name] = tensor.cpu()
     buffer = io.BytesIO()  # not a file name: torch.save names the archive after it
     torch.save({"generator": state}, buffer)
-    _write_atomically(folder / checkpoint_file, buffer.getvalue())
-    _write_atomically(folder / CONFIG_FILE, (json.dumps(vocoder.config, indent=2) + "\n").encode())
+    atomic_write_bytes(folder / checkpoint_file, buffer.getvalue())
+    atomic_write_bytes(folder / CONFIG_FILE, (json.dumps(vocoder.config, indent=2) + "\n").encode())
     return folder
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    scratch = path.with_name(f".{path.name}.tmp")
-    scratch.write_bytes(data)
-    os.replace(scratch, path)
 
 
 def _sha256(path: Path) -> str:

@@ -35,3 +35,22 @@ def test_peak_is_known_for_datacenter_gpus_and_unknown_for_cpus():
     assert peak_flops("NVIDIA H200") == 989e12
     assert peak_flops("NVIDIA H100 PCIe") == 756e12
     assert peak_flops(None) is None and peak_flops("cpu") is None
+
+
+def test_a_padded_batch_costs_what_its_items_cost_alone(mixed_data, omni_cfg):
+    cfg = omni_cfg(mixed_data)
+    tok = load_tokenizer(cfg.train.tokenizer)
+    model = build_model(cfg.train, tok, seed=0)
+    builder = PromptBuilder(tok, cfg.data.system_prompt, cfg.data.instruction, model.speech_slots)
+    files = data_splits(cfg.data_root, cfg.data).files("train")
+    counter = FlopCounter(model)
+
+    def batches(size):
+        return iter(MicroBatches(files, builder, cfg.data, stage=2, micro_batch_size=size, seed=0, eval_fraction=0.0))
+
+    pair = next(batches(2))
+    alone = [b for b, _ in zip(batches(1), range(2))]
+    assert pair["ids"] == [i for b in alone for i in b["ids"]]
+    assert pair["attention_mask"].sum(1).unique().numel() == 2  # unequal lengths: the pair is padded
+    for stage in (1, 2):
+        assert counter.micro_batch(stage, pair) == pytest.approx(sum(counter.micro_batch(stage, b) for b in alone))

@@ -62,13 +62,18 @@ def test_missing_audio_fails_in_one_line_before_anything_loads(tmp_path):
     ("q.wav", "nope", "is not a folder"),
     ("q.wav", "data", "no checkpoint"),
     (None, "data", "audio is required"),
+    ("q.wav output=folder", "data", "is a folder"),
+    ("q.wav output=answer.txt", "data", "written as a .wav file"),
+    ("q.wav output=nope/answer.wav", "data", "does not exist"),
 ])
 def test_bad_input_gives_one_line_and_exit_code_2(audio, data_root, message, tmp_path, capsys):
     (tmp_path / "data").mkdir()
     (tmp_path / "folder").mkdir()
     (tmp_path / "text.wav").write_text("not audio\n")
     _wav(tmp_path / "q.wav")
+    audio, _, output = (audio or "").partition(" output=")
     argv = [f"data_root={tmp_path / data_root}"] + ([f"audio={tmp_path / audio}"] if audio else [])
+    argv += [f"output={tmp_path / output}"] if output else []
     with pytest.raises(SystemExit) as exited:
         main(argv)
     err = capsys.readouterr().err

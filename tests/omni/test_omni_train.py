@@ -108,3 +108,23 @@ def test_user_errors_give_one_line_and_exit_code_2(args, message, tiny_data, tmp
     assert exited.value.code == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert "Traceback" not in err
+
+
+def test_resuming_with_another_model_shape_is_a_user_error(tiny_data, omni_cfg):
+    from omni.config import UserError
+
+    first = ["run_name=reshaped", "stage=1", "max_steps=2", "interrupt_after_steps=1"]
+    train(omni_cfg(tiny_data, *first))
+    with pytest.raises(UserError, match="trained with other model settings"):
+        train(omni_cfg(tiny_data, *first, "train.adaptor.hidden=16"))
+
+
+def test_an_older_metrics_file_gets_todays_columns(tmp_path):
+    from omni.metrics import FIELDS, MetricsLog
+
+    (tmp_path / "metrics.csv").write_text("time,stage,step,loss\n1.0,1,1,2.5\n")
+    log = MetricsLog(tmp_path, tensorboard=False)
+    log.write(stage=1, step=2, loss="2.0", tflops_per_s="0.1")
+    rows = read(tmp_path)
+    assert tuple(rows[0]) == FIELDS
+    assert [(r["step"], r["loss"], r["tflops_per_s"]) for r in rows] == [("1", "2.5", ""), ("2", "2.0", "0.1")]

@@ -19,7 +19,15 @@ def plain(mixed_data, omni_cfg):
 
 
 @pytest.mark.parametrize("option, tolerance", [("train.fused_adamw=true", 1e-5), ("train.compile=true", 1e-3)])
-def test_option_gives_the_plain_losses(option, tolerance, plain, mixed_data, omni_cfg):
+def test_option_gives_the_plain_losses(option, tolerance, plain, mixed_data, omni_cfg, monkeypatch):
+    made = []
+
+    class RecordingAdamW(torch.optim.AdamW):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs.get("fused"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
     torch._dynamo.reset()
     before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     name = option.split("=")[0].rsplit(".", 1)[1]
@@ -28,3 +36,5 @@ def test_option_gives_the_plain_losses(option, tolerance, plain, mixed_data, omn
     assert [v for _, v in got] == pytest.approx([v for _, v in plain], rel=tolerance, abs=tolerance)
     if option.startswith("train.compile"):  # the layers really ran compiled
         assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > before
+    else:  # and the fused kernel was really asked for, in both stages
+        assert made == [True, True]
