@@ -55,6 +55,7 @@ def command_line(run: Callable[[DictConfig], object], usage: str, argv: list[str
         if show is not None:
             print(to_yaml(cfg), end="")
             return
+        check_types(cfg, argv)
         missing = [k for k in cfg if OmegaConf.is_missing(cfg, k)]  # data_root: ???
         if missing:
             raise UserError(f"missing value for {', '.join(missing)} (e.g. {missing[0]}=...)")
@@ -62,6 +63,38 @@ def command_line(run: Callable[[DictConfig], object], usage: str, argv: list[str
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+GROUPS = ("train",)  # config groups: their overrides pick a file, not a value
+# Numeric settings whose default is null, so their type cannot be read off the default.
+OPTIONAL_INTS = ("max_steps", "interrupt_after_steps", "evaluate.max_items", "train.stage1.epochs", "train.stage2.epochs")
+
+
+def _expected(default) -> type | None:
+    if isinstance(default, bool):
+        return bool
+    return type(default) if isinstance(default, (int, float)) else None
+
+
+def check_types(cfg: DictConfig, argv: list[str]) -> None:
+    """A command-line value of the wrong type (`infer.omega=abc`) is a user error naming the key:
+    each overridden key must keep the type of its default (ints where null-default ints go)."""
+    keys = [a.split("=", 1)[0].lstrip("+~") for a in argv if "=" in a]
+    keys = [k for k in keys if k not in GROUPS]
+    if not keys:
+        return
+    defaults = load_config([a for a in argv if a.split("=", 1)[0].lstrip("+~") in GROUPS])
+    for key in keys:
+        value = OmegaConf.select(cfg, key, default=None)
+        want = int if key in OPTIONAL_INTS else _expected(OmegaConf.select(defaults, key, default=None))
+        if want is None or value is None:
+            continue
+        fits = isinstance(value, bool) if want is bool else (
+            isinstance(value, int) and not isinstance(value, bool) if want is int
+            else isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not fits:
+            name = {bool: "true or false", int: "an integer", float: "a number"}[want]
+            raise UserError(f"{key}={value!r}: expected {name}")
 
 
 def run_dir(cfg: DictConfig) -> Path:

@@ -97,6 +97,10 @@ def test_config_yaml_is_replaced_atomically(tiny_data, omni_cfg, monkeypatch):
     (["data_root={empty}"], "no training shards"),
     (["data_root={data}", "train.epoch=3"], "train.epoch"),
     (["data_root={data}", "stage=3"], "stage=3"),
+    (["data_root={data}", "train.epochs=many"], "train.epochs='many': expected an integer"),
+    (["data_root={data}", "train.stage1.epochs=1.5"], "expected an integer"),
+    (["data_root={data}", "train.stage1.lr=fast"], "expected a number"),
+    (["data_root={data}", "log.tensorboard=maybe"], "expected true or false"),
     ([], "data_root"),
 ])
 def test_user_errors_give_one_line_and_exit_code_2(args, message, tiny_data, tmp_path, capsys):
