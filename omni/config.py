@@ -85,8 +85,9 @@ def check_types(cfg: DictConfig, argv: list[str]) -> None:
         return
     defaults = load_config([a for a in argv if a.split("=", 1)[0].lstrip("+~") in GROUPS])
     for key in keys:
-        value = OmegaConf.select(cfg, key, default=None)
-        want = int if key in OPTIONAL_INTS else _expected(OmegaConf.select(defaults, key, default=None))
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        default = OmegaConf.select(defaults, key, default=None, throw_on_resolution_failure=False)
+        want = int if key in OPTIONAL_INTS else _expected(default)  # (an interpolated default: unknown)
         if want is None or value is None:
             continue
         fits = isinstance(value, bool) if want is bool else (
