@@ -9,7 +9,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.errors import ConfigError
-from pipeline.registry import stage_class
+from pipeline.registry import register_kinds, stage_class, target_of
 from pipeline.stage import StageSettings
 
 
@@ -36,6 +36,9 @@ class RootSettings:
     progress_log_s: float = 30.0
     log_level: str = "INFO"
     source: Any = None
+    recipe: str = "custom"  # which conf/recipe/ file composed the stages (for the record; the graph is `stages`)
+    stage_kinds: dict[str, str] = field(default_factory=dict)  # kind -> "module:Class"
+    estimate: dict[str, Any] = field(default_factory=dict)  # plan's build-time estimate (pipeline.rates)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     stages: dict[str, Any] = field(default_factory=dict)
 
@@ -54,8 +57,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 @dataclass
 class StageNode:
     name: str
-    kind: str
+    kind: str  # the short name fingerprints use
     settings: StageSettings
+    target: str = ""  # "module:Class" that runs it (pipeline.registry); "" means the kind's registered class
 
 
 @dataclass
@@ -103,6 +107,7 @@ def validate(cfg: DictConfig) -> RunConfig:
         only = [only]
     shards = _shard_range(stages_node.pop("shards", None))
     root = _merge(RootSettings, {**plain, "stages": {}}, "config")
+    register_kinds(root.stage_kinds)
     if root.shard_size < 1:
         raise ConfigError(f"shard_size must be >= 1, got {root.shard_size}")
 
@@ -113,7 +118,7 @@ def validate(cfg: DictConfig) -> RunConfig:
         if not isinstance(node, dict) or "kind" not in node:
             raise ConfigError(f"stages.{name}: needs a 'kind' (one of the stage kinds)")
         settings = settings_from_dict(node["kind"], node, f"stages.{name}")
-        nodes.append(StageNode(name=name, kind=node["kind"], settings=settings))
+        nodes.append(StageNode(name=name, kind=node["kind"], settings=settings, target=target_of(node["kind"])))
     names = [n.name for n in nodes]
     if only is not None:
         unknown = sorted(set(only) - set(names))

@@ -9,11 +9,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.console import console
-from pipeline.registry import KINDS
+from pipeline.registry import own_packages
 
-# Loggers of the engine and of the packages its registered stage kinds live in; any other logger
-# (a model library, a worker pool) is engine output.
-OWN_LOGGERS = frozenset({"pipeline", "__main__", *(path.split(".", 1)[0] for path in KINDS.values())})
+# Loggers of the engine and of the packages its registered stage kinds live in (own_packages());
+# any other logger (a model library, a worker pool) is engine output.
+OWN_LOGGERS = frozenset({"pipeline", "__main__"})
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -41,7 +41,7 @@ class ConsoleFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "console", True):
             return False
-        own = record.name == "root" or record.name.split(".", 1)[0] in OWN_LOGGERS
+        own = record.name == "root" or record.name.split(".", 1)[0] in OWN_LOGGERS | own_packages()
         return own or self.verbose or record.levelno >= logging.ERROR
 
 

@@ -48,7 +48,7 @@ class Runner:
 
     def describe(self, node: StageNode) -> Stage:
         """A stage instance without setup(): enough to ask for inputs and schema."""
-        return stage_class(node.kind)(node.name, node.settings, self.context)
+        return stage_class(node.target or node.kind)(node.name, node.settings, self.context)
 
     def is_done(self, stage: str, index: int, fingerprint: str) -> bool:
         record = load_record(self.layout.shard_record(stage, index))
@@ -77,7 +77,8 @@ class Runner:
             if self.is_done(node.name, index, fp):
                 yield None  # type: ignore[misc]  # a skipped shard, for progress accounting
                 continue
-            yield ShardTask(node.name, node.kind, node.settings, self.context, index, fp, inputs, records=chunk)
+            yield ShardTask(node.name, node.kind, node.settings, self.context, index, fp, inputs, records=chunk,
+                            target=node.target)
 
     def upstream_shard_count(self, node: StageNode, stage: Stage) -> int:
         first = next(iter(stage.input_columns()))
@@ -107,7 +108,8 @@ class Runner:
             if self.is_done(node.name, index, fp):
                 yield None  # type: ignore[misc]
                 continue
-            yield ShardTask(node.name, node.kind, node.settings, context, index, fp, fps, inputs=inputs)
+            yield ShardTask(node.name, node.kind, node.settings, context, index, fp, fps, inputs=inputs,
+                            target=node.target)
 
     # -- running ----------------------------------------------------------------------------
     def run_stage(self, node: StageNode) -> dict:

@@ -14,7 +14,7 @@ SCHEMA_DIR = manifests_dir() / "schemas"
 def stage_schemas(run: RunConfig) -> dict[str, list[dict]]:
     out = {}
     for node in run.stages:
-        schema = stage_class(node.kind)(node.name, node.settings, run.context).output_schema()
+        schema = stage_class(node.target or node.kind)(node.name, node.settings, run.context).output_schema()
         out[node.name] = [{"name": f.name, "type": str(f.type)} for f in schema]
     return out
 

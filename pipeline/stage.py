@@ -40,6 +40,9 @@ class Stage:
 
     Settings: ClassVar[type[StageSettings]] = StageSettings
     version: ClassVar[str] = "1"  # bump when a code change alters output for the same input
+    # False: process() may return any number of rows and failures with ids of its choosing (a
+    # stage that expands an item into several rows, or groups several rows into one).
+    one_row_per_input: ClassVar[bool] = True
 
     def __init__(self, name: str, settings: StageSettings, context: dict[str, Any]):
         self.name = name
@@ -80,6 +83,11 @@ class Stage:
     def finalize(self, shard_paths: list[str]) -> None:
         """Optional, once after all of this stage's shards exist (e.g. write a dataset card).
         Must be idempotent: it runs again on every build."""
+
+    def isolation_groups(self, rows: list[dict]) -> list[list[dict]]:
+        """Where a batch raised, the engine retries these groups one by one to find the culprit:
+        single rows by default; a grouping stage keeps the rows of one output together."""
+        return [[row] for row in rows]
 
     # -- helpers ---------------------------------------------------------------------------
     def fail(self, item_id: str, reason: str, detail: Any = "") -> ItemFailure:

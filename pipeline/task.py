@@ -37,6 +37,7 @@ class ShardTask:
     input_fingerprints: list[str]
     records: list[dict] | None = None  # the raw chunk, for a source stage
     inputs: dict[str, str] = field(default_factory=dict)  # upstream stage -> shard path
+    target: str = ""  # "module:Class" of the stage; a worker in another process has no config to look it up
 
 
 # One stage instance per (stage, settings) per worker process: models load once.
@@ -44,6 +45,7 @@ _LOADED: dict[str, Stage] = {}
 
 
 def load_stage(name: str, kind: str, settings: StageSettings, context: dict) -> Stage:
+    """kind: the stage's class path (or a kind registered in this process)."""
     key = digest([name, kind, settings, context])
     if key not in _LOADED:
         stage = stage_class(kind)(name, settings, context)
@@ -105,13 +107,14 @@ def process_isolating_failures(stage: Stage, rows: list[dict]) -> list[dict | It
         if is_infrastructure(exc):
             raise
         stage.metrics = counted  # the retries count again what the failed batch had counted
-        if len(rows) == 1:
+        groups = stage.isolation_groups(rows)
+        if len(groups) == 1:
             log.debug("item %s raised:\n%s", rows[0].get("id"), traceback.format_exc())
-            shard_progress.settle(reported + 1)
-            return [stage.fail(rows[0]["id"], "exception", f"{type(exc).__name__}: {exc}")]
+            shard_progress.settle(reported + len(rows))
+            return [stage.fail(row["id"], "exception", f"{type(exc).__name__}: {exc}") for row in rows]
         log.warning("stage %s: batch raised %s; retrying item by item", stage.name, exc)
         shard_progress.settle(reported)
-        return [r for row in rows for r in process_isolating_failures(stage, [row])]
+        return [r for group in groups for r in process_isolating_failures(stage, group)]
     shard_progress.settle(reported + len(rows))
     return results
 
@@ -131,7 +134,7 @@ def run_shard(task: ShardTask) -> dict:
     """Compute one shard and write it, its errors and (last, as completion marker) its record."""
     started = time.time()
     layout = Layout(task.context["data_root"])
-    stage = load_stage(task.stage, task.kind, task.settings, task.context)
+    stage = load_stage(task.stage, task.target or task.kind, task.settings, task.context)
     loaded = time.time()
     stage.metrics.clear()
     stage.shard_fingerprint = task.fingerprint
@@ -142,7 +145,8 @@ def run_shard(task: ShardTask) -> dict:
     progress_path = shard_progress.progress_file(layout.logs(), task.stage, task.index)
     with shard_progress.reporting(progress_path, len(rows)):
         results = process_isolating_failures(stage, rows) if rows else []
-    check_one_result_per_row(task.stage, rows, results)
+    if stage.one_row_per_input:
+        check_one_result_per_row(task.stage, rows, results)
 
     outputs = [r for r in results if not isinstance(r, ItemFailure)]
     failures = [r for r in results if isinstance(r, ItemFailure)]

@@ -15,7 +15,7 @@ from pipeline.task import ShardTask, run_shard
 
 def task_from_json(line: str) -> ShardTask:
     data = json.loads(line)
-    data["settings"] = settings_from_dict(data["kind"], data["settings"], f"stages.{data['stage']}")
+    data["settings"] = settings_from_dict(data.get("target") or data["kind"], data["settings"], f"stages.{data['stage']}")
     return ShardTask(**data)
 
 

@@ -31,7 +31,7 @@ def task_to_json(task: ShardTask) -> str:
     return json.dumps({
         "stage": task.stage, "kind": task.kind, "settings": asdict(task.settings), "context": task.context,
         "index": task.index, "fingerprint": task.fingerprint, "input_fingerprints": task.input_fingerprints,
-        "records": task.records, "inputs": task.inputs,
+        "records": task.records, "inputs": task.inputs, "target": task.target,
     })
 
 

@@ -7,7 +7,6 @@ import shutil
 import pytest
 from engine_run import build, engine_config
 
-from pipeline import registry
 from pipeline.plan import format_plan, plan, remaining_seconds
 from pipeline.shards import Layout
 from pipeline.testing import GeneratedSource
@@ -22,15 +21,8 @@ def stages(suffix1="", suffix2="", preparing=False):
         "pass2": {"kind": "passthrough", "upstream": "pass1", "suffix": suffix2},
     }
     if preparing:
-        chain["fit"] = {"kind": "preparing", "upstream": "pass1"}
+        chain["fit"] = {"kind": "preparing_stage:PreparingStage", "upstream": "pass1"}
     return chain
-
-
-@pytest.fixture(scope="module", autouse=True)
-def preparing_kind():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(registry.KINDS, "preparing", "preparing_stage:PreparingStage")
-        yield
 
 
 @pytest.fixture(scope="module")

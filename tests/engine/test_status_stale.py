@@ -4,7 +4,6 @@ import json
 from engine_run import build, engine_config
 from preparing_stage import PREPARE_SECONDS
 
-from pipeline import registry
 from pipeline.ledger import stage_status
 from pipeline.shards import Layout
 from pipeline.status_table import format_status, stale_shards
@@ -13,7 +12,7 @@ from pipeline.status_table import format_status, stale_shards
 def chain(suffix=""):
     return {"source": {"kind": "generated", "items": 300},
             "pass1": {"kind": "passthrough", "upstream": "source", "suffix": suffix},
-            "fit": {"kind": "preparing", "upstream": "pass1"}}
+            "fit": {"kind": "preparing_stage:PreparingStage", "upstream": "pass1"}}
 
 
 def stale_column(text: str) -> dict[str, str]:
@@ -21,8 +20,7 @@ def stale_column(text: str) -> dict[str, str]:
     return {row[0]: row[2] for row in rows}
 
 
-def test_status_marks_stale_shards_and_counts_prepare(tmp_path, monkeypatch):
-    monkeypatch.setitem(registry.KINDS, "preparing", "preparing_stage:PreparingStage")
+def test_status_marks_stale_shards_and_counts_prepare(tmp_path):
     build(tmp_path, stages=chain())
     assert stale_shards(engine_config(tmp_path, stages=chain())) == {"source": 0, "pass1": 0, "fit": 0}
     changed = engine_config(tmp_path, stages=chain(suffix="!"), only=["fit"])  # status looks at every stage
