@@ -26,6 +26,15 @@ def shard_records(layout: Layout, stage: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(layout.manifest_dir(stage).glob("shard-*.json"))]
 
 
+def engine_versions(layout: Layout, stage: str) -> dict[str, str]:
+    """A stage's engine_versions over its shard records (differing values joined with " | ")."""
+    values: dict[str, set[str]] = {}
+    for record in shard_records(layout, stage):
+        for key, value in record.get("engine_versions", {}).items():
+            values.setdefault(key, set()).add(str(value))
+    return {k: " | ".join(sorted(v)) for k, v in values.items()}
+
+
 def stage_status(layout: Layout, stage: str) -> dict:
     summary = load_record(layout.stage_record(stage)) or {}
     records = shard_records(layout, stage)

@@ -12,7 +12,7 @@ from pipeline.errors import ConfigError, InfrastructureError, is_infrastructure
 from pipeline.executors import Executor, make_executor
 from pipeline.executors.interpreter import InterpreterExecutor, check_interpreter
 from pipeline.fingerprint import digest, shard_fingerprint
-from pipeline.ledger import load_record
+from pipeline.ledger import engine_versions, load_record
 from pipeline.progress import StageProgress
 from pipeline.registry import stage_class
 from pipeline.shards import SHARD_DIGITS, Layout, atomic_write_json
@@ -49,6 +49,20 @@ class Runner:
     def describe(self, node: StageNode) -> Stage:
         """A stage instance without setup(): enough to ask for inputs and schema."""
         return stage_class(node.target or node.kind)(node.name, node.settings, self.context)
+
+    def upstream(self, node: StageNode) -> list[str]:
+        """Every stage `node` reads from, directly or further up, in config order."""
+        found: set[str] = set()
+        todo = [node.name]
+        while todo:
+            for name in self.describe(self.by_name[todo.pop()]).input_columns():
+                if name not in found and name in self.by_name:
+                    found.add(name)
+                    todo.append(name)
+        return [n.name for n in self.run.stages if n.name in found]
+
+    def lineage(self, node: StageNode) -> dict[str, dict[str, str]]:
+        return {name: engine_versions(self.layout, name) for name in self.upstream(node)}
 
     def is_done(self, stage: str, index: int, fingerprint: str) -> bool:
         record = load_record(self.layout.shard_record(stage, index))
@@ -114,6 +128,7 @@ class Runner:
     # -- running ----------------------------------------------------------------------------
     def run_stage(self, node: StageNode) -> dict:
         stage = self.describe(node)
+        stage.lineage = self.lineage(node)
         started = time.time()
         log.info("stage %s: started", node.name, extra={"console": not self.run.root.progress})  # else: its bar
         counter = [0]

@@ -50,6 +50,9 @@ class Stage:
         self.context = context  # run-wide values: data_root, seed, cache dirs
         self.metrics: Counter[str] = Counter()
         self.shard_fingerprint = ""  # of the shard being processed, set by the engine (lineage)
+        # Every stage this one reads from, directly or further up, in graph order -> its engine
+        # versions from the ledger. Set by the engine before prepare() and finalize().
+        self.lineage: dict[str, dict[str, str]] = {}
 
     # -- declared by subclasses -----------------------------------------------------------
     def input_columns(self) -> dict[str, list[str] | dict[str, str]]:

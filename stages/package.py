@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.ledger import shard_records
+from pipeline.ledger import engine_versions
 from pipeline.shard_progress import counted
 from pipeline.shards import Layout, atomic_write_bytes, atomic_write_json
 from pipeline.stage import Stage, StageSettings
@@ -26,18 +26,19 @@ from stages.exports.settings import ExportSettings
 
 log = logging.getLogger(__name__)
 
-# Upstream stage names as conf/config.yaml composes them. Both speak stages write `audio`,
-# `speaker` and `engine`, both verify stages `wer` and the DNSMOS scores: the join renames them per side.
+# What package reads, by role; `inputs` (conf/stages/package.yaml) names the stage playing each role.
+# Both speak stages write `audio`, `speaker` and `engine`, both verify stages `wer` and the DNSMOS
+# scores: the join renames them per side.
 DNSMOS = ("dnsmos_p808", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")  # verify's speaker_embedding stays in its shard
-INPUTS = {
-    "ingest": ["source", "instruction"],
+ROLE_COLUMNS = {
+    "source": ["source", "instruction"],
     "rewrite": ["instruction_spoken", "rewrite_meta", "meaning_similarity", "meaning_judge"],
     "respond": ["response", "respond_meta", "answer_similarity", "answer_judge"],
-    "speak_instruction": {"audio": "instruction_audio", "speaker": "instruction_speaker",
+    "instruction_audio": {"audio": "instruction_audio", "speaker": "instruction_speaker",
                           "engine": "instruction_engine"},
-    "verify_instruction": {"wer": "instruction_wer", **{c: f"instruction_{c}" for c in DNSMOS}},
-    "speak_response": {"audio": "response_audio", "speaker": "response_speaker", "engine": "response_engine"},
-    "verify_response": {"wer": "response_wer", **{c: f"response_{c}" for c in DNSMOS}},
+    "instruction_check": {"wer": "instruction_wer", **{c: f"instruction_{c}" for c in DNSMOS}},
+    "response_audio": {"audio": "response_audio", "speaker": "response_speaker", "engine": "response_engine"},
+    "response_check": {"wer": "response_wer", **{c: f"response_{c}" for c in DNSMOS}},
     "units": ["units", "unit_frames", "units_per_second"],
 }
 FLAC_MAGIC = b"fLaC"
@@ -61,6 +62,7 @@ class HubSettings:
 @dataclass
 class PackageSettings(StageSettings):
     kind: str = "package"
+    inputs: dict[str, str] = field(default_factory=dict)  # role -> upstream stage (the recipe's graph, in conf)
     sample_rate: int = 16000  # stored audio rate; other rates are resampled and re-encoded as FLAC
     max_instruction_seconds: float | None = 30.0  # the model hears 30 s at most; longer: ledgered
     max_response_seconds: float | None = None  # the recipe sets no bound; longer: ledgered
@@ -71,12 +73,16 @@ class PackageSettings(StageSettings):
     card: CardSettings = field(default_factory=CardSettings)
     push_to_hub: HubSettings = field(default_factory=HubSettings)
 
-    # splits, file sizes, export, card and upload only shape finalize()'s outputs, never a shard's rows.
+    # splits, file sizes, export, card and upload only shape finalize()'s outputs, never a shard's rows;
+    # `inputs` is wiring, covered by the fingerprints of the input shards.
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset(
-        {"splits", "rows_per_file", "rows_per_row_group", "export", "card", "push_to_hub"})
+        {"inputs", "splits", "rows_per_file", "rows_per_row_group", "export", "card", "push_to_hub"})
 
     def __post_init__(self):
         super().__post_init__()
+        missing = sorted(set(ROLE_COLUMNS) - set(self.inputs))
+        if missing:
+            raise ValueError(f"inputs must name a stage for every role; missing {missing}")
         from stages.package_train import check_fractions
 
         check_fractions(self.splits)
@@ -118,36 +124,26 @@ def model_name(meta_json: str | None) -> tuple[str, str]:
     return model, str(meta.get("prompt_hash", ""))
 
 
-def ledger_lineage(layout: Layout, stages: list[str]) -> dict[str, dict[str, str]]:
-    """stage -> engine_versions from its shard records (differing values joined with " | ")."""
-    lineage: dict[str, dict[str, str]] = {}
-    for stage in stages:
-        values: dict[str, set[str]] = {}
-        for record in shard_records(layout, stage):
-            for key, value in record.get("engine_versions", {}).items():
-                values.setdefault(key, set()).add(str(value))
-        lineage[stage] = {k: " | ".join(sorted(v)) for k, v in values.items()}
-    return lineage
-
-
 class PackageStage(Stage):
     Settings: ClassVar = PackageSettings
     version: ClassVar[str] = "1"
 
     def input_columns(self) -> dict[str, list[str] | dict[str, str]]:
-        return dict(INPUTS)
+        return {self.settings.inputs[role]: columns for role, columns in ROLE_COLUMNS.items()}
 
     def output_schema(self) -> pa.Schema:
         return training_features(self.settings.sample_rate).arrow_schema
 
     def setup(self) -> None:
-        self.lineage = (self.context.get("prepared") or {}).get("lineage", {})
+        self.lineage = (self.context.get("prepared") or {}).get("lineage", {})  # in a worker, from prepare()
+
+    LINEAGE_ROLES: ClassVar[tuple[str, ...]] = (
+        "instruction_audio", "response_audio", "instruction_check", "response_check", "units")
 
     def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
-        """Engine versions per stage from the ledger: the same for every row of a run."""
-        layout = Layout(self.context["data_root"])
-        return {"lineage": ledger_lineage(layout, ["speak_instruction", "speak_response", "verify_instruction",
-                                                   "verify_response", "units"])}
+        """Engine versions of the stages in LINEAGE_ROLES, from the engine: the same for every row of a run."""
+        stages = sorted(self.settings.inputs[role] for role in self.LINEAGE_ROLES)
+        return {"lineage": {stage: self.lineage.get(stage, {}) for stage in stages}}
 
     # -- rows ---------------------------------------------------------------------------------
     def process(self, rows: list[dict]) -> list:
@@ -180,10 +176,10 @@ class PackageStage(Stage):
             "rewrite_model": rewrite_model, "rewrite_prompt_hash": rewrite_hash,
             "respond_model": respond_model, "respond_prompt_hash": respond_hash,
             **{k: row[k] for k in ("meaning_similarity", "meaning_judge", "answer_similarity", "answer_judge")},
-            "instruction_tts": self.voice_version("speak_instruction", row["instruction_speaker"],
+            "instruction_tts": self.voice_version("instruction_audio", row["instruction_speaker"],
                                                   row["instruction_engine"]),
-            "response_tts": self.voice_version("speak_response", row["response_speaker"], row["response_engine"]),
-            "asr_model": self.lineage.get("verify_response", {}).get("asr", ""),
+            "response_tts": self.voice_version("response_audio", row["response_speaker"], row["response_engine"]),
+            "asr_model": self.role_lineage("response_check").get("asr", ""),
             "units_model": self.units_model(),
             "config_fingerprint": self.shard_fingerprint,
         }
@@ -211,11 +207,14 @@ class PackageStage(Stage):
         return audio.audio_struct(data, f"{item_id}.{side}.flac"), seconds
 
     # -- lineage ------------------------------------------------------------------------------
-    def voice_version(self, stage: str, speaker: str, engine: str) -> str:
-        return self.lineage.get(stage, {}).get(speaker) or engine
+    def role_lineage(self, role: str) -> dict[str, str]:
+        return self.lineage.get(self.settings.inputs[role], {})
+
+    def voice_version(self, role: str, speaker: str, engine: str) -> str:
+        return self.role_lineage(role).get(speaker) or engine
 
     def units_model(self) -> str:
-        units = self.lineage.get("units", {})
+        units = self.role_lineage("units")
         parts = [units.get("hubert", ""), f"layer {units['hubert_layer']}" if units.get("hubert_layer") else "",
                  units.get("kmeans", "")]
         return ", ".join(p for p in parts if p)
@@ -224,7 +223,7 @@ class PackageStage(Stage):
     def finalize(self, shard_paths: list[str]) -> None:
         """data/ splits, optional export, plots and the card; reruns rewrite them from disk."""
         from stages.exports import run_exports
-        from stages.package_card import PIPELINE, CardInputs, drops, funnel, render
+        from stages.package_card import CardInputs, drops, funnel, render
         from stages.package_plots import write_plots
         from stages.package_stats import training_stats
         from stages.package_train import decode_free, publish_splits
@@ -240,12 +239,14 @@ class PackageStage(Stage):
         kept = set()
         for path in published:
             kept.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-        account = drops(layout, kept)
-        plots = write_plots(stats, funnel(account), layout.root / "plots") if s.card.plots and stats.items else []
+        pipeline = [*self.lineage, self.name]
+        account = drops(layout, kept, pipeline)
+        plots = write_plots(stats, funnel(account, pipeline), layout.root / "plots") if s.card.plots and stats.items else []
         card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license, notice=s.card.notice,
                           features=features, stats=stats,
                           splits=splits, fractions=dict(s.splits), plots=plots,
-                          lineage=ledger_lineage(layout, PIPELINE), exports=exports)
+                          lineage={**self.lineage, self.name: engine_versions(layout, self.name)},
+                          pipeline=pipeline, exports=exports)
         # Items that vanished upstream without a ledger entry cannot be ledgered per item here
         # (the engine's join drops them before process()); they are listed with the drops.
         atomic_write_json(layout.manifest_dir(self.name) / "drops.json", account.to_json())

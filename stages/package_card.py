@@ -16,9 +16,6 @@ from pipeline.shards import Layout
 from stages.package_stats import PAPER, TrainingStats
 from stages.package_train import SPLITS, PublishedSplit
 
-PIPELINE = ["ingest", "rewrite", "respond", "speak_instruction", "speak_response", "verify_instruction",
-            "verify_response", "units", "package"]
-
 COLUMN_NOTES = {
     "id": "stable item id, assigned at ingest",
     "source": "alpaca, ultrachat or sample",
@@ -60,7 +57,8 @@ class CardInputs:
     splits: dict[str, PublishedSplit]
     fractions: dict[str, float] = field(default_factory=dict)  # held-out split -> fraction (package `splits`)
     plots: list[tuple[str, str]] = field(default_factory=list)
-    lineage: dict = field(default_factory=dict)
+    lineage: dict = field(default_factory=dict)  # stage -> engine versions
+    pipeline: list[str] = field(default_factory=list)  # the stages that fed the package, in graph order, source first
     exports: list[tuple[str, Path, str]] = field(default_factory=list)  # (format, folder, description)
     notice: str | None = None  # the package setting card.notice
 
@@ -86,25 +84,25 @@ class DropAccount:
                 "missing_upstream_unledgered": self.unaccounted}
 
 
-def drops(layout: Layout, kept_ids: set[str]) -> DropAccount:
+def drops(layout: Layout, kept_ids: set[str], pipeline: list[str]) -> DropAccount:
     """Ingest's ledger rows are records that never became items (one each, even when a duplicate
     shares a kept item's id); every later loss is an ingested id not kept, counted by the first
     stage in pipeline order that ledgered it. Other ledger rows (an item failed on both sides, a
     stage ledgered it again) are listed as `also`. Total = records read - items kept."""
-    order = {name: i for i, name in enumerate(PIPELINE)}
+    order = {name: i for i, name in enumerate(pipeline)}
     table = errors_table(layout)
     rows = list(zip(*(table.column(c).to_pylist() for c in ("stage", "shard", "reason", "id")))) if table.num_rows \
         else []
     rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))  # stable: ledger order within a shard
     ingested: set[str] = set()
-    for path in sorted((layout.root / "stages" / PIPELINE[0]).glob("shard-*.parquet")):
+    for path in sorted((layout.root / "stages" / pipeline[0]).glob("shard-*.parquet")):
         ingested.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
     lost = ingested - kept_ids
     first: dict[tuple[str, str], int] = {}
     also: dict[tuple[str, str], int] = {}
     counted: set[str] = set()
     for stage, _, reason, item_id in rows:
-        if stage == PIPELINE[0]:
+        if stage == pipeline[0]:
             first[(stage, reason)] = first.get((stage, reason), 0) + 1
         elif item_id in lost and item_id not in counted:
             counted.add(item_id)
@@ -116,7 +114,7 @@ def drops(layout: Layout, kept_ids: set[str]) -> DropAccount:
         return sorted(((s, r, n) for (s, r), n in counts.items()),
                       key=lambda x: (order.get(x[0], len(order)), x[0], -x[2], x[1]))
 
-    read = sum(r.get("rows_in", r["rows"] + r["errors"]) for r in shard_records(layout, PIPELINE[0]))
+    read = sum(r.get("rows_in", r["rows"] + r["errors"]) for r in shard_records(layout, pipeline[0]))
     return DropAccount(read=read, kept=len(kept_ids), dropped=table_rows(first), also=table_rows(also),
                        unaccounted=sorted(lost - counted))
 
@@ -184,8 +182,7 @@ def table_one(stats: TrainingStats) -> list[str]:
 
 def warnings(c: CardInputs) -> list[str]:
     out = [f"> {c.notice.strip()}"] if c.notice else []
-    units_model = c.lineage.get("units", {}).get("hubert", "")
-    if "random weights" in units_model:
+    if any("random weights" in versions.get("hubert", "") for versions in c.lineage.values()):
         out.append("> **Units from random weights.** This build ran the local profile: HuBERT-base with random "
                    "weights (seeded), because no registry ships HuBERT weights and the machine was offline. Its "
                    "`response_units` exercise the pipeline but carry no phonetic meaning; do not train on them. "
@@ -214,14 +211,14 @@ def splits_section(c: CardInputs) -> list[str]:
     return lines + [""]
 
 
-def funnel(account: DropAccount) -> list[tuple[str, int, str]]:
+def funnel(account: DropAccount, pipeline: list[str]) -> list[tuple[str, int, str]]:
     """(stage, items left after it, its two main drop reasons): ingest's read count first, then every
     stage in pipeline order; it ends at the published count."""
     by_stage: dict[str, list[tuple[str, int]]] = {}
     for stage, reason, n in account.dropped:
         by_stage.setdefault(stage, []).append((reason, n))
     left, out = account.read, [("read", account.read, "")]
-    for stage in PIPELINE + [s for s in by_stage if s not in PIPELINE]:
+    for stage in pipeline + [s for s in by_stage if s not in pipeline]:
         dropped = sorted(by_stage.get(stage, []), key=lambda rn: (-rn[1], rn[0]))
         left -= sum(n for _, n in dropped)
         out.append((stage, left, ", ".join(f"{r}: {n}" for r, n in dropped[:2])))
@@ -332,7 +329,7 @@ def render(layout: Layout, c: CardInputs, account: DropAccount) -> str:
         lines += ["## Plots", ""] + [f"![{title}](plots/{name})" for title, name in c.plots] + [""]
     lines += drops_section(account)
     lines += ["## Pipeline", "", "| stage | items out | dropped | engines |", "|---|---:|---:|---|"]
-    for stage in PIPELINE:
+    for stage in c.pipeline:
         status = stage_status(layout, stage)
         if status["shards_done"] == 0:
             continue

@@ -8,6 +8,9 @@ from stages.package_card import DropAccount, funnel, quality_section
 from stages.package_plots import write_plots
 from stages.package_stats import training_stats
 
+PIPELINE = ["ingest", "rewrite", "respond", "speak_instruction", "speak_response", "verify_instruction",
+            "verify_response", "units", "package"]
+
 
 def test_the_funnel_ends_at_the_published_count_with_each_stages_main_reasons():
     account = DropAccount(read=47, kept=15, dropped=[("ingest", "bad_record", 4), ("ingest", "code", 2),
@@ -15,7 +18,7 @@ def test_the_funnel_ends_at_the_published_count_with_each_stages_main_reasons():
                                                      ("verify_instruction", "duration_out_of_bounds", 1),
                                                      ("package", "too_long", 15)],
                           also=[], unaccounted=[])
-    steps = funnel(account)
+    steps = funnel(account, PIPELINE)
     assert steps[0] == ("read", 47, "")
     assert dict((s, n) for s, n, _ in steps)["verify_instruction"] == 47 - 6 - 3 - 8
     assert steps[-1][1] == account.kept
@@ -48,7 +51,7 @@ def test_every_float_column_is_a_score_and_voices_have_shares(tmp_path):
     assert "| `instruction_dnsmos_ovrl` | 3 | 3.1 |" in text  # the missing score is left out
 
     plots = write_plots(stats, funnel(DropAccount(read=6, kept=4, dropped=[("rewrite", "x", 2)], also=[],
-                                                  unaccounted=[])), tmp_path / "plots")
+                                                  unaccounted=[]), PIPELINE), tmp_path / "plots")
     names = [name for _, name in plots]
     assert names[0] == "funnel.png" and "scores.png" in names
     assert all((tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG") for name in names)

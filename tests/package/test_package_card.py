@@ -12,6 +12,10 @@ from stages.package_train import split_of
 FRACTIONS = {"validation": 0.02, "test": 0.02}  # conf/stages/package.yaml's, which the fixture keeps
 
 
+PIPELINE = ["ingest", "rewrite", "respond", "speak_instruction", "speak_response", "verify_instruction",
+            "verify_response", "units", "package"]
+
+
 def card(root):
     text = (root / "README.md").read_text()
     _, header, body = text.split("---\n", 2)
@@ -95,7 +99,7 @@ def test_an_item_ledgered_twice_is_counted_once(tmp_path):
              "verify_response": "verify", "package": "verify"}
     for stage, failures in ledger.items():
         write_stage(tmp_path, stage, kinds[stage], [[]], errors=[[{"id": i, "reason": r} for i, r in failures]])
-    account = drops(Layout(tmp_path), {"a"})
+    account = drops(Layout(tmp_path), {"a"}, PIPELINE)
     assert account.dropped == [("ingest", "bad_record", 1), ("ingest", "duplicate_id", 1),
                                ("rewrite", "looks_like_refusal", 1), ("speak_instruction", "tts_failed", 1),
                                ("verify_instruction", "wer_too_high", 1)]

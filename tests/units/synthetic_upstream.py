@@ -91,13 +91,18 @@ def write_stage(root, stage: str, kind: str, shards: list[list[dict]], errors: l
     atomic_write_json(layout.stage_record(stage), {"stage": stage, "kind": kind, "num_shards": len(shards)})
 
 
+PACKAGE_INPUTS = {"source": "ingest", "rewrite": "rewrite", "respond": "respond",
+                  "instruction_audio": "speak_instruction", "instruction_check": "verify_instruction",
+                  "response_audio": "speak_response", "response_check": "verify_response", "units": "units"}
+
+
 def run_config(root, units: dict | None = None, package: dict | None = None, only=("units",), seed: int = 7):
     """A RunConfig whose upstream stages are placeholders (already on disk, never run)."""
     stages: dict = {"ingest": {"kind": "generated"}}
     stages.update({name: {"kind": "passthrough", "upstream": "ingest"} for name in UPSTREAM[1:]})
     stages["units"] = {"kind": "units", "device": "cpu", **(units or {})}
     if package is not None:
-        stages["package"] = {"kind": "package", **package}
+        stages["package"] = {"kind": "package", "inputs": PACKAGE_INPUTS, **package}
     cfg = {"profile": "test", "data_root": str(root), "shard_size": 100, "seed": seed,
            "model_cache": str(root) + "/models", "progress": False, "stages": {**stages, "only": list(only)}}
     return validate(OmegaConf.create(cfg))
