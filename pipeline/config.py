@@ -106,6 +106,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     if isinstance(only, str):  # stages.only=ingest: one stage, as if written [ingest]
         only = [only]
     shards = _shard_range(stages_node.pop("shards", None))
+    absent = set(stages_node.pop("absent", None) or [])
     root = _merge(RootSettings, {**plain, "stages": {}}, "config")
     register_kinds(root.stage_kinds)
     if root.shard_size < 1:
@@ -113,8 +114,8 @@ def validate(cfg: DictConfig) -> RunConfig:
 
     nodes = []
     for name, node in stages_node.items():
-        if node is None:
-            continue  # removed with ~stages.NAME
+        if node is None or name in absent:
+            continue  # removed with ~stages.NAME, or a recipe without it (a profile may still set its values)
         if not isinstance(node, dict) or "kind" not in node:
             raise ConfigError(f"stages.{name}: needs a 'kind' (one of the stage kinds)")
         settings = settings_from_dict(node["kind"], node, f"stages.{name}")
@@ -124,7 +125,8 @@ def validate(cfg: DictConfig) -> RunConfig:
         unknown = sorted(set(only) - set(names))
         if unknown:
             raise ConfigError(f"stages.only names unknown stages {unknown}; known: {names}")
-    plain["stages"] = {**stages_node, "only": only, "shards": list(shards) if shards else None}
+    plain["stages"] = {**{k: v for k, v in stages_node.items() if k not in absent}, "only": only,
+                       "shards": list(shards) if shards else None, "absent": sorted(absent)}
     return RunConfig(root=root, stages=nodes, only=only, resolved=plain, shards=shards)
 
 

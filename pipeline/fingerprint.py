@@ -19,6 +19,10 @@ def output_settings(settings: StageSettings) -> dict[str, Any]:
     values = dataclasses.asdict(settings)
     for name in settings.RUNTIME_FIELDS:
         values.pop(name, None)
+    defaults = {f.name: f.default for f in dataclasses.fields(settings) if f.default is not dataclasses.MISSING}
+    for name in settings.OMIT_WHEN_DEFAULT:
+        if values.get(name) == defaults.get(name):
+            values.pop(name, None)
     return values
 
 

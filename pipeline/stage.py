@@ -27,6 +27,9 @@ class StageSettings:
 
     # Fields that change speed, never output: left out of the fingerprint.
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "python"})
+    # Fields added after builds existed: at their (scalar) default they are left out of the
+    # fingerprint, so those builds' shards stay done and byte-identical.
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset()
 
 
 class Stage:

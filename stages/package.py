@@ -78,9 +78,11 @@ class PackageSettings(StageSettings):
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset(
         {"inputs", "splits", "rows_per_file", "rows_per_row_group", "export", "card", "push_to_hub"})
 
+    ROLES: ClassVar[dict] = ROLE_COLUMNS  # role -> columns read from the stage playing it
+
     def __post_init__(self):
         super().__post_init__()
-        missing = sorted(set(ROLE_COLUMNS) - set(self.inputs))
+        missing = sorted(set(self.ROLES) - set(self.inputs))
         if missing:
             raise ValueError(f"inputs must name a stage for every role; missing {missing}")
         from stages.package_train import check_fractions
@@ -129,7 +131,7 @@ class PackageStage(Stage):
     version: ClassVar[str] = "1"
 
     def input_columns(self) -> dict[str, list[str] | dict[str, str]]:
-        return {self.settings.inputs[role]: columns for role, columns in ROLE_COLUMNS.items()}
+        return {self.settings.inputs[role]: columns for role, columns in self.settings.ROLES.items()}
 
     def output_schema(self) -> pa.Schema:
         return training_features(self.settings.sample_rate).arrow_schema

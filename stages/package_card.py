@@ -84,11 +84,12 @@ class DropAccount:
                 "missing_upstream_unledgered": self.unaccounted}
 
 
-def drops(layout: Layout, kept_ids: set[str], pipeline: list[str]) -> DropAccount:
+def drops(layout: Layout, kept_ids: set[str], pipeline: list[str], item_of=lambda item_id: item_id) -> DropAccount:
     """Ingest's ledger rows are records that never became items (one each, even when a duplicate
     shares a kept item's id); every later loss is an ingested id not kept, counted by the first
     stage in pipeline order that ledgered it. Other ledger rows (an item failed on both sides, a
-    stage ledgered it again) are listed as `also`. Total = records read - items kept."""
+    stage ledgered it again) are listed as `also`. Total = records read - items kept. `item_of` maps a
+    ledgered id to its item (a dialogue's turn to the dialogue)."""
     order = {name: i for i, name in enumerate(pipeline)}
     table = errors_table(layout)
     rows = list(zip(*(table.column(c).to_pylist() for c in ("stage", "shard", "reason", "id")))) if table.num_rows \
@@ -101,7 +102,8 @@ def drops(layout: Layout, kept_ids: set[str], pipeline: list[str]) -> DropAccoun
     first: dict[tuple[str, str], int] = {}
     also: dict[tuple[str, str], int] = {}
     counted: set[str] = set()
-    for stage, _, reason, item_id in rows:
+    for stage, _, reason, ledgered_id in rows:
+        item_id = item_of(ledgered_id)
         if stage == pipeline[0]:
             first[(stage, reason)] = first.get((stage, reason), 0) + 1
         elif item_id in lost and item_id not in counted:

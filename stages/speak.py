@@ -16,7 +16,7 @@ import hashlib
 import importlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import pyarrow as pa
 
@@ -33,7 +33,7 @@ TTS_ENGINES = {
     "cosyvoice": "stages.engines.cosyvoice_tts:CosyVoiceEngine",
 }
 
-VOICE_KEYS = {"engine", "speaker", "name"}  # the rest of a voice entry are engine options
+VOICE_KEYS = {"engine", "speaker", "name", "meta"}  # the rest of a voice entry are engine options
 
 
 @dataclass
@@ -41,6 +41,7 @@ class SpeakSettings(StageSettings):
     kind: str = "speak"
     text_stage: str = "rewrite"  # upstream stage holding the text to speak
     text_column: str = "instruction_spoken"  # its column
+    voice_by: Optional[str] = None  # a column of the text stage that picks the voice (dialogue_id: one per dialogue); null: the item id
     voices: list[dict[str, Any]] = field(default_factory=list)  # one picked per item; see conf
     sample_rate: int | None = 16000  # output rate (soxr); null keeps the engine's native rate
     loudness_lufs: float | None = -23.0  # integrated loudness target; null: leave levels alone
@@ -51,6 +52,7 @@ class SpeakSettings(StageSettings):
     threads: int = 1  # CPU threads per worker for the TTS engine
 
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset({"threads"})
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"voice_by"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -87,7 +89,8 @@ class SpeakStage(Stage):
     version: ClassVar[str] = "1"
 
     def input_columns(self) -> dict[str, list[str]]:
-        return {self.settings.text_stage: [self.settings.text_column]}
+        s = self.settings
+        return {s.text_stage: [s.text_column, *([s.voice_by] if s.voice_by and s.voice_by != "id" else [])]}
 
     def output_schema(self) -> pa.Schema:
         return pa.schema([
@@ -113,8 +116,12 @@ class SpeakStage(Stage):
         engines = getattr(self, "engines", {})
         return {voice_name(v): engines[engine_key(v)].version() for v in self.settings.voices if engine_key(v) in engines}
 
-    def pick_voice(self, item_id: str) -> tuple[dict, int]:
-        seed = item_seed(self.context["seed"], item_id)
+    def pick_voice(self, row: dict) -> tuple[dict, int]:
+        """(voice chosen by the `voice_by` column's value, synthesis seed of the item)."""
+        seed = item_seed(self.context["seed"], row["id"])
+        if self.settings.voice_by:
+            choice = item_seed(self.context["seed"], str(row[self.settings.voice_by]))
+            return self.settings.voices[choice % len(self.settings.voices)], seed
         return self.settings.voices[seed % len(self.settings.voices)], seed
 
     def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
@@ -126,7 +133,7 @@ class SpeakStage(Stage):
             return self.fail(item_id, "empty_text")
         if len(text) > self.settings.max_chars:
             return self.fail(item_id, "text_too_long", f"{len(text)} chars > {self.settings.max_chars}")
-        voice, seed = self.pick_voice(item_id)
+        voice, seed = self.pick_voice(row)
         name = voice_name(voice)
         try:
             raw, rate = self.engines[engine_key(voice)].synthesize(text, voice.get("speaker"), seed)

@@ -34,10 +34,30 @@ def test_voice_choice_is_seeded_by_item_id_and_recorded():
     again = SpeakStage("s", settings, {"seed": 1234})
     other_seed = SpeakStage("s", settings, {"seed": 99})
     ids = [f"id-{i}" for i in range(60)]
-    picks = [first.pick_voice(i)[0]["speaker"] for i in ids]
-    assert picks == [again.pick_voice(i)[0]["speaker"] for i in ids]
-    assert picks != [other_seed.pick_voice(i)[0]["speaker"] for i in ids]
+    picks = [first.pick_voice({"id": i})[0]["speaker"] for i in ids]
+    assert picks == [again.pick_voice({"id": i})[0]["speaker"] for i in ids]
+    assert picks != [other_seed.pick_voice({"id": i})[0]["speaker"] for i in ids]
     assert set(picks) == {"joe", "slt", "kal16"}
+
+
+def test_voice_by_a_column_gives_every_turn_of_a_dialogue_one_voice():
+    stage = SpeakStage("s", SpeakSettings(voices=[JOE, SLT, KAL], voice_by="dialogue_id"), {"seed": 1234})
+    assert stage.input_columns() == {"rewrite": ["instruction_spoken", "dialogue_id"]}
+    voices = {}
+    for d in range(30):
+        picks = {stage.pick_voice({"id": f"d{d}-t{t}", "dialogue_id": f"d{d}"})[0]["speaker"] for t in (1, 2, 3)}
+        assert len(picks) == 1
+        voices[d] = picks.pop()
+    assert set(voices.values()) == {"joe", "slt", "kal16"}  # different across dialogues
+    seeds = {stage.pick_voice({"id": f"d0-t{t}", "dialogue_id": "d0"})[1] for t in (1, 2, 3)}
+    assert len(seeds) == 3  # each turn still has its own synthesis seed
+
+
+def test_a_setting_at_its_default_leaves_the_fingerprint_of_older_builds_alone():
+    from pipeline.fingerprint import output_settings
+
+    assert "voice_by" not in output_settings(SpeakSettings(voices=[JOE]))
+    assert output_settings(SpeakSettings(voices=[JOE], voice_by="dialogue_id"))["voice_by"] == "dialogue_id"
 
 
 @needs_flite
