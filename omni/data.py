@@ -5,6 +5,15 @@ layout: `train/*.parquet`), read with pyarrow `iter_batches` (never a whole file
 Columns used: id, instruction_audio (HF Audio struct with FLAC bytes), instruction_duration,
 response, response_units (stage 2).
 
+Dialogue shards (a `turns` column: one row per dialogue, a list of turns with the same fields plus
+instruction_spoken) become examples before anything else sees them: by default one per dialogue,
+its last turn spoken and trained on, the earlier turns as text context in the chat template
+(`data.dialogue_turns: every`: one example per turn, each after its earlier turns). An example
+counts as one item everywhere (batches, steps, census, resume); held-out membership goes by the
+dialogue id, so a dialogue's turns never straddle train and evaluation. Context that would take
+an example over `data.max_length` tokens loses its oldest turns, counted at load time as
+`context_turns` in the batch's `dropped` field.
+
 Order of one epoch is a pure function of (seed, epoch): files shuffled, then a fixed-size shuffle
 buffer. Items are numbered in that order after filtering; item i goes to rank i % world, and a
 resumed run skips the first `step * batch_size` items of the epoch, so it sees exactly the items an
@@ -38,8 +47,13 @@ from .config import UserError
 from .model import IGNORE
 from .prompt import PromptBuilder
 
-COLUMNS = ("id", "instruction_audio", "instruction_duration", "response", "response_units")
-META_COLUMNS = ("id", "instruction_duration", "response", "response_units")
+COLUMNS = ("id", "instruction_audio", "instruction_duration", "response", "response_units", "turns")
+META_COLUMNS = ("id", "instruction_duration", "response", "response_units", "turns")
+# the fields of a dialogue's turns that are read (response_audio never is)
+TURN_FIELDS = ("instruction", "instruction_spoken", "instruction_audio", "instruction_duration", "response",
+               "response_units")
+TURN_META_FIELDS = ("instruction_duration", "response", "response_units")
+DIALOGUE_TURNS = ("last", "every")
 N_UNITS = 1000
 
 
@@ -93,8 +107,41 @@ def in_eval_split(item_id: str, fraction: float) -> bool:
     return h / 2.0**64 < fraction
 
 
+def dialogue_turns(dcfg) -> str:
+    """Which turns of a dialogue are trained on: `last` or `every`."""
+    mode = str(dcfg.get("dialogue_turns", "last"))
+    if mode not in DIALOGUE_TURNS:
+        raise UserError(f"data.dialogue_turns={mode}: use {' or '.join(DIALOGUE_TURNS)}")
+    return mode
+
+
+def examples(row: dict, mode: str = "last"):
+    """The training examples of one shard row: a single-turn row itself, or for a dialogue row the
+    turns trained on (`mode`), each with the earlier turns as [(user text, response)] `context`."""
+    if "turns" not in row:
+        yield row
+        return
+    turns = row["turns"] or []
+    if not turns:
+        yield {"id": row["id"], "dialogue_id": row["id"], "no_turns": True}
+        return
+    for i in range(len(turns)) if mode == "every" else [len(turns) - 1]:
+        turn = turns[i]
+        yield {"id": f"{row['id']}-t{i + 1}" if mode == "every" else row["id"], "dialogue_id": row["id"],
+               **{k: turn.get(k) for k in ("instruction_audio", "instruction_duration", "response", "response_units")},
+               "context": [(t.get("instruction_spoken") or t.get("instruction") or "", t.get("response") or "")
+                           for t in turns[:i]]}
+
+
+def holdout_id(example: dict) -> str:
+    """The id that decides held-out membership: the dialogue's for dialogue examples."""
+    return example.get("dialogue_id") or example["id"]
+
+
 def skip_reason(row: dict, stage: int, n_tokens: int, max_seconds: float, max_tokens: int) -> str | None:
     """Why an item cannot be used in `stage`, from its metadata; None when it can."""
+    if row.get("no_turns"):
+        return "no_turns"
     if not (row.get("response") or "").strip():
         return "empty_response"
     duration = row.get("instruction_duration")
@@ -111,13 +158,20 @@ def skip_reason(row: dict, stage: int, n_tokens: int, max_seconds: float, max_to
     return None
 
 
-def _batches(path: str, wanted, batch_size: int):
-    """Record batches of the `wanted` columns this shard has (older builds may lack some)."""
+def _batches(path: str, wanted, batch_size: int, turn_fields=TURN_FIELDS):
+    """Record batches of the `wanted` columns this shard has (older builds may lack some); of a
+    `turns` column only its `turn_fields`."""
     import pyarrow.parquet as pq
 
     shard = pq.ParquetFile(path)
     names = set(shard.schema_arrow.names)
-    return shard.iter_batches(batch_size=batch_size, columns=[c for c in wanted if c in names])
+    columns = [c for c in wanted if c in names and c != "turns"]
+    if "turns" in wanted and "turns" in names:
+        # leaf paths look like turns.list.element.<field>[...]; a path prefix selects the field
+        nested = {".".join(p[:4]) for p in (c.path.split(".") for c in shard.schema)
+                  if p[0] == "turns" and len(p) >= 4 and p[3] in turn_fields}
+        columns += sorted(nested) or ["turns"]
+    return shard.iter_batches(batch_size=batch_size, columns=columns)
 
 
 @dataclass
@@ -146,13 +200,13 @@ def census(splits: Splits, builder: PromptBuilder, dcfg, stages=(1, 2)) -> dict[
 
 
 def _count(files, eval_fraction: float, builder: PromptBuilder, dcfg, out: dict[int, Census]) -> None:
-    stages = list(out)
+    stages, mode = list(out), dialogue_turns(dcfg)
     for path in files:
-        for rb in _batches(path, META_COLUMNS, 4096):
-            rows = rb.to_pylist()
+        for rb in _batches(path, META_COLUMNS, 4096, TURN_META_FIELDS):
+            rows = [ex for r in rb.to_pylist() for ex in examples(r, mode)]
             counts = builder.count_response_tokens([(r.get("response") or "") for r in rows])
             for row, n in zip(rows, counts):
-                held = in_eval_split(row["id"], eval_fraction)
+                held = in_eval_split(holdout_id(row), eval_fraction)
                 for s in stages:
                     why = skip_reason(row, s, n, dcfg.max_audio_seconds, dcfg.max_response_tokens)
                     if why:
@@ -163,8 +217,9 @@ def _count(files, eval_fraction: float, builder: PromptBuilder, dcfg, out: dict[
                         out[s].train += 1
 
 
-def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, columns=COLUMNS):
-    """All rows of the shards in the fixed order of (seed, epoch)."""
+def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, columns=COLUMNS,
+             dialogue_turns: str = "last"):
+    """All examples of the shards (rows; dialogue rows expanded) in the fixed order of (seed, epoch)."""
 
     rng = random.Random(f"omni:{seed}:{epoch}")
     order = list(files)
@@ -173,7 +228,7 @@ def raw_rows(files, seed: int, epoch: int, shuffle_buffer: int, read_rows: int, 
     buf: list = []
     for path in order:
         for rb in _batches(path, columns, read_rows):
-            for row in rb.to_pylist():
+            for row in (ex for r in rb.to_pylist() for ex in examples(r, dialogue_turns)):
                 if shuffle_buffer <= 1:
                     yield row
                     continue
@@ -192,8 +247,9 @@ def usable_items(files, stage, split, builder, dcfg, seed, epoch, shuffle=True, 
     buffer = int(dcfg.shuffle_buffer) if shuffle else 1
     want_eval = split == "eval"
     fraction = dcfg.eval_fraction if eval_fraction is None else eval_fraction
-    for row in raw_rows(files, seed, epoch, buffer, int(dcfg.read_rows)):
-        if in_eval_split(row["id"], fraction) != want_eval:
+    mode = dialogue_turns(dcfg)
+    for row in raw_rows(files, seed, epoch, buffer, int(dcfg.read_rows), dialogue_turns=mode):
+        if in_eval_split(holdout_id(row), fraction) != want_eval:
             continue
         ids = builder.response_ids(row.get("response") or "")
         if skip_reason(row, stage, len(ids), dcfg.max_audio_seconds, dcfg.max_response_tokens) is None:
@@ -222,8 +278,13 @@ def make_item(row, response_ids, builder: PromptBuilder, stage: int, dcfg, n_mel
     samples = _instruction_audio(row)
     if len(samples) > dcfg.max_audio_seconds * audio_io.SAMPLE_RATE + 160:
         raise Dropped("audio_too_long")
-    ex = builder.example(list(response_ids))
+    if row.get("context"):
+        ex, left_out = builder.dialogue_example(row["context"], list(response_ids), dcfg.get("max_length"))
+    else:
+        ex, left_out = builder.example(list(response_ids)), 0
     item = {"id": row["id"], "features": audio_io.log_mel(samples, n_mels), "example": ex}
+    if left_out:
+        item["context_turns_left_out"] = left_out
     if stage == 2:
         item["units"] = [int(u) for u in row["response_units"]]
     return item
@@ -282,6 +343,9 @@ class MicroBatches(torch.utils.data.IterableDataset):
                 items.append(make_item(row, ids, self.builder, self.stage, self.dcfg, self.n_mels))
             except Dropped as why:
                 dropped[str(why)] += 1
+                continue
+            if items[-1].get("context_turns_left_out"):  # the oldest turns of a long dialogue's context
+                dropped["context_turns"] += items[-1]["context_turns_left_out"]
         batch = collate(items, self.builder.pad_id) if items else {"ids": []}
         batch["dropped"] = dict(dropped)
         return batch
