@@ -39,6 +39,27 @@ class Layout:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    # What a build publishes; every folder here is listed in pipeline.data_root.OWNED_DIRS.
+    def splits_dir(self) -> Path:
+        """The published splits, {split}-NNNNN-of-NNNNN.parquet."""
+        return self.root / "data"
+
+    def legacy_splits_dir(self) -> Path:
+        """Where builds before the data/ folder wrote their train split."""
+        return self.root / "train"
+
+    def export_dir(self, fmt: str | None = None) -> Path:
+        return self.root / "export" / fmt if fmt else self.root / "export"
+
+    def plots_dir(self) -> Path:
+        return self.root / "plots"
+
+    def card(self) -> Path:
+        return self.root / "README.md"
+
+    def cache_dir(self, name: str) -> Path:
+        return self.root / "cache" / name
+
 
 def fsync_path(path: Path) -> None:
     """fsync a file or a folder by path (a folder: so a rename in it is durable)."""

@@ -8,6 +8,7 @@ shard (equal to its ledger record's, which digests every upstream setting and in
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pipeline.ledger import engine_versions
 from pipeline.shard_progress import counted
 from pipeline.shards import Layout, atomic_write_bytes, atomic_write_json
 from pipeline.stage import Stage, StageSettings
+from pipeline.steps import files_key, is_current, ledger_key, mark_done
 from stages import audio
 from stages.exports.settings import ExportSettings
 
@@ -42,6 +44,7 @@ ROLE_COLUMNS = {
     "units": ["units", "unit_frames", "units_per_second"],
 }
 FLAC_MAGIC = b"fLaC"
+CARD_VERSION = "1"  # bump when the card or plots change for the same inputs
 
 
 @dataclass
@@ -133,8 +136,11 @@ class PackageStage(Stage):
     def input_columns(self) -> dict[str, list[str] | dict[str, str]]:
         return {self.settings.inputs[role]: columns for role, columns in self.settings.ROLES.items()}
 
+    def features(self):
+        return training_features(self.settings.sample_rate)
+
     def output_schema(self) -> pa.Schema:
-        return training_features(self.settings.sample_rate).arrow_schema
+        return self.features().arrow_schema
 
     def setup(self) -> None:
         self.lineage = (self.context.get("prepared") or {}).get("lineage", {})  # in a worker, from prepare()
@@ -223,42 +229,54 @@ class PackageStage(Stage):
 
     # -- after all shards -----------------------------------------------------------------------
     def finalize(self, shard_paths: list[str]) -> None:
-        """data/ splits, optional export, plots and the card; reruns rewrite them from disk."""
+        """data/ splits, optional export, plots and the card: each a step a rerun skips when its inputs
+        did not change (splits: splits.json; exports: their stamps; card and plots: step-card.json)."""
         from stages.exports import run_exports
-        from stages.package_card import CardInputs, drops, funnel, render
-        from stages.package_plots import write_plots
-        from stages.package_stats import training_stats
         from stages.package_train import decode_free, publish_splits
 
         s, layout = self.settings, Layout(self.context["data_root"])
-        features = decode_free(training_features(s.sample_rate))
-        splits = publish_splits(shard_paths, layout.root, features, s.splits, s.rows_per_file, s.rows_per_row_group,
+        features = decode_free(self.features())
+        splits = publish_splits(shard_paths, layout, features, s.splits, s.rows_per_file, s.rows_per_row_group,
                                 layout.manifest_dir(self.name) / "splits.json")
         published = [f for split in splits.values() for f in split.files]
-        stats = training_stats(published)
         exports = run_exports({name: split.files for name, split in splits.items() if split.files},
-                              layout.root / "export", s.export)
+                              layout.export_dir(), s.export)
+        pipeline = [*self.lineage, self.name]
+        lineage = {**self.lineage, self.name: engine_versions(layout, self.name)}
+        key = {"version": CARD_VERSION, "published": files_key(published), "ledger": ledger_key(layout, pipeline),
+               "card": dataclasses.asdict(s.card), "splits": s.splits, "lineage": lineage, "exports": exports}
+        if is_current(layout, self.name, "card", key):
+            log.info("package: card and plots unchanged (%s)", layout.card())
+        else:
+            self.write_card(layout, features, splits, published, exports, pipeline, lineage)
+            plots = sorted(layout.plots_dir().glob("*.png")) if s.card.plots else []
+            mark_done(layout, self.name, "card", key, [layout.card(), *plots])
+        if s.push_to_hub.repo_id:
+            from stages.package_hub import push_to_hub
+
+            push_to_hub(layout.root, s.push_to_hub.repo_id, s.push_to_hub.private, s.push_to_hub.token_env)
+
+    def write_card(self, layout: Layout, features, splits, published, exports, pipeline, lineage) -> None:
+        from stages.package_card import CardInputs, drops, funnel, render
+        from stages.package_plots import write_plots
+        from stages.package_stats import training_stats
+
+        s = self.settings
+        stats = training_stats(published)
         kept = set()
         for path in published:
             kept.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-        pipeline = [*self.lineage, self.name]
         account = drops(layout, kept, pipeline)
-        plots = write_plots(stats, funnel(account, pipeline), layout.root / "plots") if s.card.plots and stats.items else []
+        plots = write_plots(stats, funnel(account, pipeline), layout.plots_dir()) if s.card.plots and stats.items else []
         card = CardInputs(pretty_name=s.card.pretty_name, license=s.card.license, notice=s.card.notice,
-                          features=features, stats=stats,
-                          splits=splits, fractions=dict(s.splits), plots=plots,
-                          lineage={**self.lineage, self.name: engine_versions(layout, self.name)},
-                          pipeline=pipeline, exports=exports)
+                          features=features, stats=stats, splits=splits, fractions=dict(s.splits), plots=plots,
+                          lineage=lineage, pipeline=pipeline, exports=exports)
         # Items that vanished upstream without a ledger entry cannot be ledgered per item here
         # (the engine's join drops them before process()); they are listed with the drops.
         atomic_write_json(layout.manifest_dir(self.name) / "drops.json", account.to_json())
         if account.unaccounted:
             log.warning("package: %d items vanished upstream with no ledger entry (see drops.json)",
                         len(account.unaccounted))
-        atomic_write_bytes(layout.root / "README.md", render(layout, card, account).encode())
+        atomic_write_bytes(layout.card(), render(layout, card, account).encode())
         log.info("package: %d rows published (%s); card at %s", stats.items,
-                 ", ".join(f"{n}: {split.rows}" for n, split in splits.items()), layout.root / "README.md")
-        if s.push_to_hub.repo_id:
-            from stages.package_hub import push_to_hub
-
-            push_to_hub(layout.root, s.push_to_hub.repo_id, s.push_to_hub.private, s.push_to_hub.token_env)
+                 ", ".join(f"{n}: {split.rows}" for n, split in splits.items()), layout.card())

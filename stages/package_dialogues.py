@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import ClassVar
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, ItemFailure
-from pipeline.ledger import engine_versions
 from pipeline.shard_progress import counted
 from pipeline.shards import Layout, atomic_write_bytes, atomic_write_json
 from stages.package import DNSMOS, PackageSettings, PackageStage
@@ -74,8 +72,8 @@ class PackageDialoguesStage(PackageStage):
     version: ClassVar[str] = "1"
     one_row_per_input: ClassVar[bool] = False  # turn rows in, one row per dialogue out
 
-    def output_schema(self) -> pa.Schema:
-        return dialogue_features(self.settings.sample_rate).arrow_schema
+    def features(self):
+        return dialogue_features(self.settings.sample_rate)
 
     def check(self) -> None:
         other = sorted(set(self.settings.export.formats) - EXPORTS)
@@ -157,32 +155,21 @@ class PackageDialoguesStage(PackageStage):
             "config_fingerprint": self.shard_fingerprint,
         }
 
-    # -- after all shards -----------------------------------------------------------------------
-    def finalize(self, shard_paths: list[str]) -> None:
-        from stages.exports import run_exports
+    # -- after all shards: PackageStage.finalize, with this card ---------------------------------
+    def write_card(self, layout: Layout, features, splits, published, exports, pipeline, lineage) -> None:
         from stages.package_card import drops
         from stages.package_dialogue_card import dialogue_card, dialogue_stats
-        from stages.package_train import decode_free, publish_splits
 
-        s, layout = self.settings, Layout(self.context["data_root"])
-        features = decode_free(dialogue_features(s.sample_rate))
-        splits = publish_splits(shard_paths, layout.root, features, s.splits, s.rows_per_file, s.rows_per_row_group,
-                                layout.manifest_dir(self.name) / "splits.json")
-        published = [f for split in splits.values() for f in split.files]
-        exports = run_exports({name: split.files for name, split in splits.items() if split.files},
-                              layout.root / "export", s.export)
         kept = set()
         for path in published:
             kept.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-        pipeline = [*self.lineage, self.name]
         account = drops(layout, kept, pipeline, item_of=dialogue_of)
         atomic_write_json(layout.manifest_dir(self.name) / "drops.json", account.to_json())
-        lineage = {**self.lineage, self.name: engine_versions(layout, self.name)}
-        text = dialogue_card(layout, s, features, splits, dialogue_stats(published), account, pipeline,
+        text = dialogue_card(layout, self.settings, features, splits, dialogue_stats(published), account, pipeline,
                              lineage, exports)
-        atomic_write_bytes(layout.root / "README.md", text.encode())
+        atomic_write_bytes(layout.card(), text.encode())
         log.info("package: %d dialogues published (%s); card at %s", len(kept),
-                 ", ".join(f"{n}: {split.rows}" for n, split in splits.items()), layout.root / "README.md")
+                 ", ".join(f"{n}: {split.rows}" for n, split in splits.items()), layout.card())
 
 
 def dialogue_of(item_id: str) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.shards import atomic_write_json, fsync_path
+from pipeline.shards import Layout, atomic_write_json, fsync_path
 
 SPLITS = ("train", "validation", "test")
 HELD_OUT = ("validation", "test")  # in this order on the hash line: adding a test split never moves validation
@@ -79,11 +79,11 @@ def file_names(split: str, count: int) -> list[str]:
     return [f"{split}-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
 
 
-def publish_splits(shard_paths: list[str], root: Path, features, fractions: Mapping[str, float],
+def publish_splits(shard_paths: list[str], layout: Layout, features, fractions: Mapping[str, float],
                    rows_per_file: int, rows_per_row_group: int, record_path: Path) -> dict[str, PublishedSplit]:
     """Write root/data/{split}-*.parquet from the package shards (empty splits get no file);
     `record_path` remembers inputs and outputs so that a rerun over unchanged shards is a no-op."""
-    data_dir = root / "data"
+    data_dir = layout.splits_dir()
     schema = features.arrow_schema
     shards = [Path(p) for p in shard_paths if pq.ParquetFile(p).metadata.num_rows > 0]
     key = {
@@ -98,7 +98,7 @@ def publish_splits(shard_paths: list[str], root: Path, features, fractions: Mapp
         atomic_write_json(record_path, {"key": key, "splits": {
             s.name: {"rows": s.rows, "files": [[f.name, f.stat().st_size] for f in s.files]}
             for s in published.values()}})
-    remove_legacy_train_dir(root / "train")
+    remove_legacy_train_dir(layout.legacy_splits_dir())
     return published
 
 

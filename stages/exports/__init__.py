@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from pipeline.errors import ConfigError
+from pipeline.shards import Layout
 from stages.exports import instructs2s_release, lhotse_manifests, llama_omni, stamp, webdataset_shards
 from stages.exports.files import count_rows, prune
 from stages.exports.settings import ExportSettings
@@ -25,7 +26,10 @@ EXPORTERS = {
     "lhotse": lhotse_manifests,
     "webdataset": webdataset_shards,
 }
-SPLIT_FOLDERS = ("data", "train")  # data/{split}-*.parquet wins over the older train/train-*.parquet
+def split_folders(data_root: Path) -> tuple[Path, Path]:
+    """data/{split}-*.parquet wins over the older train/train-*.parquet."""
+    layout = Layout(data_root)
+    return layout.splits_dir(), layout.legacy_splits_dir()
 
 
 def run_exports(splits: dict[str, list[Path]], out_root: Path,
@@ -55,9 +59,9 @@ def discover_splits(data_root: Path) -> dict[str, list[Path]]:
     """Split name -> its Parquet files in a finished build; the name is the file name's part
     before the first '-' (train-00000-of-00002.parquet: train)."""
     splits: dict[str, list[Path]] = {}
-    for folder in reversed(SPLIT_FOLDERS):  # the preferred folder last, so its files win
+    for folder in reversed(split_folders(data_root)):  # the preferred folder last, so its files win
         found: dict[str, list[Path]] = {}
-        for path in sorted((data_root / folder).glob("*.parquet")):
+        for path in sorted(folder.glob("*.parquet")):
             found.setdefault(path.name.split("-", 1)[0], []).append(path)
         for split in found.keys() & splits.keys():
             log.warning("split %s is in both %s/ and another folder: exporting %s/", split, folder, folder)
@@ -80,7 +84,7 @@ def export_data_root(data_root: Path, fmt: str, settings: ExportSettings | None 
     if not splits:
         raise ConfigError(f"{data_root} holds no training shards (data/*.parquet or train/*.parquet): "
                           "build the dataset first")
-    target = Path(out_dir) if out_dir else data_root / "export" / fmt
+    target = Path(out_dir) if out_dir else Layout(data_root).export_dir(fmt)
     # The export removes every file it did not write: never in a folder of someone else's.
     if out_dir and target.is_dir() and any(target.iterdir()) and not (target / stamp.STAMP).is_file():
         raise ConfigError(f"{target} is not empty and holds no export of this tool: choose a new or empty folder")

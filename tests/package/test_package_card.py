@@ -114,7 +114,10 @@ def test_rerun_is_a_no_op_with_identical_outputs(package_run):
                                           *sorted((root / "data").glob("*.parquet")),
                                           *(p for p in sorted((root / "export").rglob("*")) if p.is_file())]}
     inodes = {p.name: p.stat().st_ino for p in (root / "data").glob("*.parquet")}
+    card_written = [p.stat().st_mtime_ns for p in [root / "README.md", *sorted((root / "plots").glob("*.png"))]]
     summaries = build(root)
     assert [s["shards_run"] for s in summaries] == [0, 0]
     assert {p: p.read_bytes() for p in before} == before
     assert {p.name: p.stat().st_ino for p in (root / "data").glob("*.parquet")} == inodes  # not rewritten
+    # the card and plots are a step of their own: skipped, not rewritten, when nothing they show changed
+    assert [p.stat().st_mtime_ns for p in [root / "README.md", *sorted((root / "plots").glob("*.png"))]] == card_written

@@ -17,7 +17,7 @@ FRACTIONS = {"validation": 0.1, "test": 0.5}  # puts the fixture's 4 items in al
 
 
 def publish(shards, root, fractions=FRACTIONS, rows_per_file=1, rows_per_row_group=100):
-    return publish_splits([str(p) for p in shards], root, decode_free(training_features()), fractions,
+    return publish_splits([str(p) for p in shards], Layout(root), decode_free(training_features()), fractions,
                           rows_per_file, rows_per_row_group, root / "manifests" / "splits.json")
 
 
