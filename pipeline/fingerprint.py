@@ -17,12 +17,8 @@ def digest(obj: Any) -> str:
 def output_settings(settings: StageSettings) -> dict[str, Any]:
     """The settings that can change a stage's output (runtime knobs removed)."""
     values = dataclasses.asdict(settings)
-    for name in settings.RUNTIME_FIELDS:
+    for name in settings.RUNTIME_FIELDS | settings.inactive_fields():
         values.pop(name, None)
-    defaults = {f.name: f.default for f in dataclasses.fields(settings) if f.default is not dataclasses.MISSING}
-    for name in settings.OMIT_WHEN_DEFAULT:
-        if values.get(name) == defaults.get(name):
-            values.pop(name, None)
     return values
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Iterator, Optional
 
 import pyarrow as pa
@@ -18,6 +18,12 @@ class StageSettings:
     workers: int = 1  # processes for this stage (local executor); 1 = in-process
     fault_fraction: float = 0.0  # testing: the engine raises on this share of items, chosen by id hash
     python: Optional[str] = None  # interpreter of another virtual environment to run this stage's shards in
+
+    def inactive_fields(self) -> frozenset[str]:
+        """Fields left out of the fingerprint for these values: OMIT_WHEN_DEFAULT at their default,
+        plus what a subclass knows has no effect (a group of settings for an engine not chosen)."""
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
+        return frozenset(n for n in self.OMIT_WHEN_DEFAULT if n in defaults and getattr(self, n) == defaults[n])
 
     def __post_init__(self):
         if self.workers < 1:

@@ -63,6 +63,7 @@ log = logging.getLogger("make_standins")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the project's packages, for builders that reuse its code
 sys.path.insert(0, str(ROOT / "scripts"))
+from standins_s3 import build_s3_tokenizer  # noqa: E402
 from standins_whisper_hf import build_whisper_hf  # noqa: E402
 
 DEFAULT_MODEL_CACHE = "~/.cache/instructs2s"
@@ -253,6 +254,7 @@ BUILDERS: list[Builder] = [
     Builder(name="hubert", version="2", build=build_hubert),
     Builder(name="vocoder", version="1", build=build_vocoder),
     Builder(name="cosyvoice", version="1", build=build_cosyvoice),
+    Builder(name="s3tokenizer", version="1", build=build_s3_tokenizer),
 ]
 
 

@@ -1,10 +1,15 @@
-"""units: response speech -> HuBERT layer features -> nearest k-means centroid per frame ->
-runs of the same unit merged. The recipe: mHuBERT base, layer 11, 1000 fairseq centroids.
+"""units: speech -> discrete speech tokens, one per frame -> runs of the same token merged.
+
+Two tokenizers (`tokenizer`):
+- hubert_kmeans: HuBERT layer features -> nearest k-means centroid per 20 ms frame. The recipe:
+  mHuBERT base, layer 11, 1000 fairseq centroids. The centroids come either from a converted
+  recipe file (`kmeans.fit=false`) or from MiniBatchKMeans fitted in `prepare()` on a seeded
+  sample of this run's own features (the local default), cached under ${data_root}/cache/kmeans/.
+- cosyvoice2: CosyVoice 2's supervised S3 tokenizer (25 frames a second, 6561 tokens); its rows
+  also carry the vocabulary size, frame rate and model identity.
 
 Only verified audio gets units: the stage reads the speak stage's audio joined with the verify
-stage's surviving ids. The centroids come either from a converted recipe file
-(`kmeans.fit=false`) or from MiniBatchKMeans fitted in `prepare()` on a seeded sample of this
-run's own features (the local default), cached under ${data_root}/cache/kmeans/.
+stage's surviving ids (with `verify_stage: null`, every clip of the speak stage).
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ from pipeline.stage import Stage, StageSettings
 from stages import audio
 from stages.kmeans import UnitAssigner, fit_centroids, load_centroids, merge_repeats, save_centroids
 
+TOKENIZERS = ("hubert_kmeans", "cosyvoice2")
+
 log = logging.getLogger(__name__)
 
 RATE = 16_000
@@ -54,10 +61,18 @@ class KMeansSettings:
 
 
 @dataclass
+class CosyVoice2Settings:
+    checkpoint: str | None = None  # speech_tokenizer_v2.onnx or a torch.save state dict (.pt); null: seeded random weights
+    checkpoint_sha256: str | None = None  # required with a checkpoint
+
+
+@dataclass
 class UnitsSettings(StageSettings):
     kind: str = "units"
-    speak_stage: str = "speak_response"  # stage whose `audio` is turned into units
-    verify_stage: str = "verify_response"  # only ids that survived this stage get units
+    tokenizer: str = "hubert_kmeans"  # hubert_kmeans | cosyvoice2
+    speak_stage: str = "speak_response"  # stage whose audio is turned into units
+    audio_column: str = "audio"  # the speak stage's column holding the clip
+    verify_stage: str | None = "verify_response"  # only ids that survived this stage get units; null: every clip
     checkpoint: str | None = None  # fairseq HuBERT .pt path or URL; null: seeded random HuBERT-base
     checkpoint_sha256: str | None = None  # required with a checkpoint
     checkpoint_safe_globals: list[str] = field(default_factory=list)  # extra classes torch.load may build
@@ -65,6 +80,7 @@ class UnitsSettings(StageSettings):
     min_seconds: float = 0.1  # shorter clips are ledgered (too_short)
     max_seconds: float | None = 120.0  # longer clips are ledgered (too_long); bounds attention memory
     kmeans: KMeansSettings = field(default_factory=KMeansSettings)
+    cosyvoice2: CosyVoice2Settings = field(default_factory=CosyVoice2Settings)
     device: str = "auto"  # cpu | cuda | auto
     precision: str = "fp32"  # HuBERT arithmetic: fp32 (exact; batches equal single clips) | tf32 | bf16 (CUDA only, faster, a few units differ)
     batch_seconds: float | None = None  # padded audio seconds per forward pass; None: AUTO_BATCH_SECONDS
@@ -74,11 +90,18 @@ class UnitsSettings(StageSettings):
     # `threads` is not among them: the thread count splits HuBERT's float sums differently, so it
     # changes features, centroids and units (see pinned_threads).
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = StageSettings.RUNTIME_FIELDS | frozenset({"device", "batch_seconds", "decode_threads"})
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"tokenizer", "audio_column"})
+
+    def inactive_fields(self) -> frozenset[str]:
+        # The other tokenizer's settings change nothing: builds from before the choice keep their fingerprints.
+        return super().inactive_fields() | ({"cosyvoice2"} if self.tokenizer == "hubert_kmeans" else set())
 
     def __post_init__(self):
         super().__post_init__()
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1 (the CPU threads units computes with), got {self.threads}")
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {self.tokenizer!r}")
 
 
 @contextlib.contextmanager
@@ -115,11 +138,18 @@ class UnitsStage(Stage):
     version: ClassVar[str] = "1"
 
     def input_columns(self) -> dict[str, list[str]]:
-        return {self.settings.speak_stage: ["audio"], self.settings.verify_stage: []}
+        s = self.settings
+        columns = {s.speak_stage: [s.audio_column]}
+        if s.verify_stage:
+            columns[s.verify_stage] = []
+        return columns
 
     def output_schema(self) -> pa.Schema:
-        return pa.schema([("id", pa.string()), ("units", pa.list_(pa.int16())),
-                          ("unit_frames", pa.int32()), ("units_per_second", pa.float32())])
+        fields = [("id", pa.string()), ("units", pa.list_(pa.int16())),
+                  ("unit_frames", pa.int32()), ("units_per_second", pa.float32())]
+        if self.settings.tokenizer == "cosyvoice2":
+            fields += [("unit_vocab_size", pa.int32()), ("unit_rate_hz", pa.float32()), ("unit_model", pa.string())]
+        return pa.schema(fields)
 
     # -- model and centroids ------------------------------------------------------------------
     def load_hubert(self):
@@ -132,7 +162,19 @@ class UnitsStage(Stage):
         with pinned_threads(s.threads):
             return HubertFeatures(spec, self.context.get("model_cache", "."))
 
+    def load_s3(self):
+        from stages.engines.s3_tokenizer import S3Spec, S3Tokenizer
+
+        s = self.settings
+        spec = S3Spec(checkpoint=s.cosyvoice2.checkpoint, checkpoint_sha256=s.cosyvoice2.checkpoint_sha256,
+                      seed=self.context["seed"], device=s.device)
+        with pinned_threads(s.threads):
+            return S3Tokenizer(spec)
+
     def setup(self) -> None:
+        if self.settings.tokenizer == "cosyvoice2":
+            self.s3 = self.load_s3()
+            return
         self.hubert = self.load_hubert()
         km, prepared = self.settings.kmeans, self.context.get("prepared") or {}
         if km.fit:
@@ -148,6 +190,9 @@ class UnitsStage(Stage):
         self.assign = UnitAssigner(centroids, self.hubert.device)
 
     def engine_versions(self) -> dict[str, str]:
+        if hasattr(self, "s3"):
+            return {"s3_tokenizer": self.s3.identity, "s3tokenizer": metadata.version("s3tokenizer"),
+                    "torch": metadata.version("torch")}
         if not hasattr(self, "hubert"):
             return {}
         km, prepared = self.settings.kmeans, self.context.get("prepared") or {}
@@ -167,26 +212,52 @@ class UnitsStage(Stage):
         checkpoint's pin and the converted centroids, which only the user can supply."""
         from stages.engines.hubert import cached_checkpoint
 
-        s, km = self.settings, self.settings.kmeans
+        s, km, key = self.settings, self.settings.kmeans, f"stages.{self.name}"
+        if s.tokenizer == "cosyvoice2":
+            self.check_s3()
+            return
         if s.checkpoint and not s.checkpoint_sha256:
             path = cached_checkpoint(s.checkpoint, self.context.get("model_cache", "."))
             if path.is_file():
-                raise MissingModelError(f"stages.units.checkpoint_sha256 is not set; {path} has sha256 "
+                raise MissingModelError(f"{key}.checkpoint_sha256 is not set; {path} has sha256 "
                                         f"{file_sha256(path)}: check it against a trusted source, then set it")
-            raise MissingModelError(f"stages.units.checkpoint_sha256 is not set; download {s.checkpoint} to {path}, "
+            raise MissingModelError(f"{key}.checkpoint_sha256 is not set; download {s.checkpoint} to {path}, "
                                     "check its sha256 against a trusted source, then set it")
         if not km.fit:
             self.check_centroids()
 
+    def check_s3(self) -> None:
+        """The released tokenizer file: there, in a released format, matching its pin."""
+        from stages.engines.s3_tokenizer import check_checkpoint
+
+        cv2, key = self.settings.cosyvoice2, f"stages.{self.name}.cosyvoice2"
+        if self.settings.precision != "fp32":
+            raise ConfigError(f"stages.{self.name}.precision={self.settings.precision}: the cosyvoice2 tokenizer runs in fp32")
+        if not cv2.checkpoint:
+            return
+        path = Path(cv2.checkpoint).expanduser()
+        if not path.is_file():
+            raise MissingModelError(f"{key}.checkpoint {path} not found; download CosyVoice2-0.5B's "
+                                    "speech_tokenizer_v2.onnx there, or set it to null for random weights")
+        if not cv2.checkpoint_sha256:
+            raise MissingModelError(f"{key}.checkpoint_sha256 is not set; {path} has sha256 {file_sha256(path)}: "
+                                    "check it against a trusted source, then set it")
+        try:
+            check_checkpoint(path, cv2.checkpoint_sha256)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+
     def check_centroids(self) -> None:
         km = self.settings.kmeans
         if not km.centroids:
-            raise ConfigError("stages.units.kmeans.fit=false needs kmeans.centroids (a .npy file)")
+            raise ConfigError(f"stages.{self.name}.kmeans.fit=false needs kmeans.centroids (a .npy file)")
         if not Path(km.centroids).expanduser().is_file():
             raise MissingModelError(f"k-means centroids {km.centroids} not found; make them from fairseq's .bin "
-                                    "with scripts/convert_kmeans.py, or set stages.units.kmeans.fit=true")
+                                    f"with scripts/convert_kmeans.py, or set stages.{self.name}.kmeans.fit=true")
 
     def prepare(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
+        if self.settings.tokenizer == "cosyvoice2":
+            return {}  # nothing fitted: the tokenizer is the model
         self.check_precision()
         km = self.settings.kmeans
         if not km.fit:
@@ -202,16 +273,16 @@ class UnitsStage(Stage):
 
         s = self.settings
         if s.precision not in PRECISIONS:
-            raise ConfigError(f"stages.units.precision must be one of {', '.join(PRECISIONS)}, got {s.precision!r}")
+            raise ConfigError(f"stages.{self.name}.precision must be one of {', '.join(PRECISIONS)}, got {s.precision!r}")
         cuda = s.device.startswith("cuda") or (s.device == "auto" and torch.cuda.is_available())
         if s.precision != "fp32" and not cuda:
-            raise ConfigError(f"stages.units.precision={s.precision} needs a CUDA device (device={s.device}); "
+            raise ConfigError(f"stages.{self.name}.precision={s.precision} needs a CUDA device (device={s.device}); "
                               "use fp32 on CPU")
 
     def fit_on_sample(self, input_shards: dict[str, list[str]]) -> dict[str, Any]:
         s, km, seed = self.settings, self.settings.kmeans, self.context["seed"]
         layout = Layout(self.context["data_root"])
-        items = verified_items(input_shards[s.speak_stage], input_shards[s.verify_stage])
+        items = verified_items(input_shards[s.speak_stage], input_shards[s.verify_stage] if s.verify_stage else None)
         if not items:
             return {"file": None, "k": km.k}
         rng = np.random.default_rng(seed)
@@ -224,18 +295,18 @@ class UnitsStage(Stage):
         settings["kmeans"] = {k: v for k, v in dataclasses.asdict(km).items()
                               if k not in ("centroids", "centroids_sha256")}
         key = digest({"settings": settings, "seed": seed, "upstream": upstream, "sample": [i for _, i in sample]})
-        relative = f"cache/kmeans/units-{key}.npy"
+        relative = f"cache/kmeans/{self.name}-{key}.npy"
         path = layout.root / relative
         if path.exists():
             _, sha = load_centroids(path)
-            log.info("units: reusing k-means centroids %s", relative)
+            log.info("%s: reusing k-means centroids %s", self.name, relative)
         else:
             with pinned_threads(s.threads):
                 features = self.sample_features(input_shards[s.speak_stage], sample, rng)
                 if len(features) < km.k:
-                    raise ConfigError(f"units: k-means with k={km.k} needs at least {km.k} frames; this run's "
-                                      f"sample has {len(features)}. Lower stages.units.kmeans.k or build more items.")
-                log.info("units: fitting k-means (k=%d) on %d frames of %d items", km.k, len(features), len(sample))
+                    raise ConfigError(f"{self.name}: k-means with k={km.k} needs at least {km.k} frames; this run's "
+                                      f"sample has {len(features)}. Lower stages.{self.name}.kmeans.k or build more items.")
+                log.info("%s: fitting k-means (k=%d) on %d frames of %d items", self.name, km.k, len(features), len(sample))
                 centroids = fit_centroids(features, km.k, seed, km.batch_size, km.max_iter, km.n_init)
             sha = save_centroids(path, centroids)
         return {"file": relative, "centroids_sha256": sha, "k": km.k}
@@ -246,8 +317,9 @@ class UnitsStage(Stage):
             by_shard.setdefault(shard, []).append(item_id)
         waves = []
         for shard, ids in sorted(by_shard.items()):
-            table = pq.read_table(speak_paths[shard], columns=["id", "audio"], filters=[("id", "in", ids)])
-            for struct in table.column("audio").to_pylist():
+            column = self.settings.audio_column
+            table = pq.read_table(speak_paths[shard], columns=["id", column], filters=[("id", "in", ids)])
+            for struct in table.column(column).to_pylist():
                 try:
                     clip = load_clip(struct)
                 except Exception:  # undecodable clips are ledgered by process(); skip them here
@@ -263,9 +335,9 @@ class UnitsStage(Stage):
 
     # -- items ----------------------------------------------------------------------------------
     def process(self, rows: list[dict]) -> list[dict | ItemFailure]:
-        if self.assign is None:
-            raise InfrastructureError("units: no k-means centroids were prepared for this run")
         s = self.settings
+        if s.tokenizer == "hubert_kmeans" and self.assign is None:
+            raise InfrastructureError(f"{self.name}: no k-means centroids were prepared for this run")
         results: list[dict | ItemFailure | None] = [None] * len(rows)
         clips: dict[int, np.ndarray] = {}
         # Decoding is the stage's own CPU work; on a GPU it would otherwise rival the model's time.
@@ -278,14 +350,20 @@ class UnitsStage(Stage):
                 clips[position] = checked
         positions = list(clips)
         with pinned_threads(s.threads):
-            features = extract(self.hubert, [clips[p] for p in positions], s.batch_seconds)
-            assigned = [self.assign(frames) for frames in features]
-        for position, frames, frame_units in zip(positions, features, assigned):
+            if s.tokenizer == "cosyvoice2":
+                assigned = extract(self.s3, [clips[p] for p in positions], s.batch_seconds, "tokens")
+            else:
+                features = extract(self.hubert, [clips[p] for p in positions], s.batch_seconds)
+                assigned = [self.assign(frames) for frames in features]
+        for position, frame_units in zip(positions, assigned):
             units = merge_repeats(frame_units)
             seconds = len(clips[position]) / RATE
             results[position] = {"id": rows[position]["id"], "units": units.tolist(),
-                                 "unit_frames": len(frames), "units_per_second": len(units) / seconds}
-            self.count("frames", len(frames))
+                                 "unit_frames": len(frame_units), "units_per_second": len(units) / seconds}
+            if s.tokenizer == "cosyvoice2":
+                results[position].update(unit_vocab_size=self.s3.vocab_size, unit_rate_hz=self.s3.rate_hz,
+                                         unit_model=self.s3.identity)
+            self.count("frames", len(frame_units))
             self.count("units", len(units))
             self.count("audio_ms", round(seconds * 1000))
         return results  # type: ignore[return-value]
@@ -293,7 +371,7 @@ class UnitsStage(Stage):
     def checked_clip(self, row: dict) -> np.ndarray | ItemFailure:
         s, item_id = self.settings, row["id"]
         try:
-            clip = load_clip(row["audio"])
+            clip = load_clip(row[s.audio_column])
         except Exception as exc:
             return self.fail(item_id, "corrupt_audio", f"{type(exc).__name__}: {exc}")
         seconds = len(clip) / RATE
@@ -317,27 +395,32 @@ def load_clip(struct: dict | None) -> np.ndarray:
     return audio.resample(clip, rate, RATE)
 
 
-def extract(hubert, clips: list[np.ndarray], batch_seconds: float | None) -> list:
-    """Features of every clip, in order, computed in length-sorted padded batches (None: the
-    device's AUTO_BATCH_SECONDS; 0: one clip per forward pass)."""
+def extract(model, clips: list[np.ndarray], batch_seconds: float | None, method: str = "features") -> list:
+    """`model.<method>` (HuBERT's features, the S3 tokenizer's tokens) of every clip, in order,
+    computed in length-sorted padded batches (None: the device's AUTO_BATCH_SECONDS; 0: one clip
+    per forward pass)."""
     from stages.engines.hubert import length_batches
 
     if batch_seconds is None:
-        batch_seconds = AUTO_BATCH_SECONDS.get(hubert.device.type, 0.0)
+        batch_seconds = AUTO_BATCH_SECONDS.get(model.device.type, 0.0)
+    compute = getattr(model, method)
     out: list = [None] * len(clips)
     for batch in length_batches([len(c) for c in clips], int(batch_seconds * RATE)):
-        for i, frames in zip(batch, hubert.features([clips[i] for i in batch])):
+        for i, frames in zip(batch, compute([clips[i] for i in batch])):
             out[i] = frames
         advance(len(batch))  # the progress bar, between forward passes
     return out
 
 
-def verified_items(speak_paths: list[str], verify_paths: list[str]) -> list[tuple[int, str]]:
-    """(shard index, id) of every item with audio that passed verification, in shard order."""
+def verified_items(speak_paths: list[str], verify_paths: list[str] | None) -> list[tuple[int, str]]:
+    """(shard index, id) of every item with audio that passed verification (None: every item), in shard order."""
     items = []
-    for shard, (speak, verify) in enumerate(zip(speak_paths, verify_paths)):
-        kept = set(pq.read_table(verify, columns=["id"]).column("id").to_pylist())
-        items += [(shard, i) for i in pq.read_table(speak, columns=["id"]).column("id").to_pylist() if i in kept]
+    for shard, speak in enumerate(speak_paths):
+        ids = pq.read_table(speak, columns=["id"]).column("id").to_pylist()
+        if verify_paths is not None:
+            kept = set(pq.read_table(verify_paths[shard], columns=["id"]).column("id").to_pylist())
+            ids = [i for i in ids if i in kept]
+        items += [(shard, i) for i in ids]
     return items
 
 
