@@ -50,3 +50,17 @@ def test_a_bound_set_to_null_is_not_checked(verifier):
     short = audio.encode_flac(np.zeros(4000, dtype=np.float32), 16000)
     [result] = stage.process([clip_row("a", "hi", short)])
     assert not isinstance(result, ItemFailure) and result["duration"] == 0.25
+
+
+def test_batched_asr_gives_the_one_by_one_transcripts_and_scores(joe_speaker, verifier):
+    spoken = joe_speaker.process([{"id": f"b{i}", "instruction_spoken": t} for i, t in enumerate(SENTENCES)])
+    rows = [clip_row(o["id"], t, o["audio"]["bytes"]) for o, t in zip(spoken, SENTENCES)]
+    rows.append(clip_row("silence", "Nothing here.", audio.encode_flac(np.zeros(16000, np.float32), 16000)))
+    batched = VerifyStage("verify_instruction", VerifySettings(threads=2, asr_batch_size=4), {"seed": 1234})
+    batched.setup()
+    one_by_one = verifier.process(rows)
+    together = batched.process(rows)
+    assert [getattr(r, "reason", None) or r["transcript"] for r in together] == \
+           [getattr(r, "reason", None) or r["transcript"] for r in one_by_one]
+    assert batched.metrics["scores_computed"] == len(rows) and not batched.batched
+    assert batched.scorers["asr"].identity["batch_size"] == 4  # cached apart from one-by-one transcripts
