@@ -17,7 +17,17 @@ from pipeline.config import RunConfig, StageNode, _merge
 from pipeline.executors.local import LocalExecutor
 from pipeline.fingerprint import digest, output_settings, shard_fingerprint
 from pipeline.ledger import load_record
-from pipeline.rates import Rate, flatten, load_table, metric_amount, plain, stage_rate
+from pipeline.rates import (
+    EstimateSettings,
+    Rate,
+    flatten,
+    format_estimate,
+    gpu_estimate,
+    load_table,
+    metric_amount,
+    plain,
+    stage_rate,
+)
 from pipeline.registry import stage_class
 from pipeline.runner import Runner
 from pipeline.shards import Layout
@@ -54,6 +64,7 @@ class Plan:
     stages: list[StagePlan]
     changes: list[str]  # "stages.respond.sampling.max_tokens: 160 -> 96"
     notes: list[str]
+    gpu_estimate: list[str] = field(default_factory=list)  # profile=full: the recipe on N GPUs, last line `estimated: ...`
 
     @property
     def total_s(self) -> float | None:
@@ -307,7 +318,18 @@ class Planner:
                 stage=node.name, kind=node.kind, done=len(shards.runs) - stale - new, stale=stale,
                 new=None if shards.more_unknown else new, items_to_run=items, estimate_s=seconds,
                 basis=basis, reasons=[r for r in unique if not r.startswith("stages.")]))
-        return Plan(data_root=str(self.layout.root), stages=stages, changes=self.changes, notes=self.notes)
+        return Plan(data_root=str(self.layout.root), stages=stages, changes=self.changes, notes=self.notes,
+                    gpu_estimate=self.recipe_estimate(selected))
+
+    def recipe_estimate(self, selected: list[StageNode]) -> list[str]:
+        """For profile=full: the whole recipe's GPU-hours per selected stage and its wall time on the
+        `estimate` settings' GPUs, from the table's GPU rates (a build from scratch)."""
+        if self.run.root.profile != "full":
+            return []
+        settings = EstimateSettings.from_run(self.run)
+        names = [n.name for n in selected]
+        return format_estimate(gpu_estimate(settings, self.table, names),
+                               gpu_estimate(settings, self.table, names, baseline=True))
 
 
 def plan(run: RunConfig, table: dict | None = None) -> Plan:
@@ -349,4 +371,6 @@ def format_plan(result: Plan) -> str:
         lines += ["", "stale because:"] + list(dict.fromkeys(reasons))
     if result.notes:
         lines += ["", "notes:"] + [f"  {n}" for n in result.notes]
+    if result.gpu_estimate:
+        lines += [""] + result.gpu_estimate
     return "\n".join(lines)
