@@ -1,4 +1,4 @@
-"""Each configured stage's shard schema, as checked-in JSON under manifests/schemas/."""
+"""Each configured stage's shard schema, as checked-in JSON under manifests/schemas/<recipe>/."""
 from __future__ import annotations
 
 import json
@@ -19,8 +19,14 @@ def stage_schemas(run: RunConfig) -> dict[str, list[dict]]:
     return out
 
 
-def schema_drift(run: RunConfig, directory: Path = SCHEMA_DIR) -> list[str]:
+def recipe_dir(run: RunConfig) -> Path:
+    """One folder per recipe: two recipes may give one stage name different rows (package)."""
+    return SCHEMA_DIR / run.root.recipe
+
+
+def schema_drift(run: RunConfig, directory: Path | None = None) -> list[str]:
     """Stages whose checked-in schema differs from (or is missing for) what the code writes."""
+    directory = directory or recipe_dir(run)
     drift = []
     for name, fields in stage_schemas(run).items():
         path = directory / f"{name}.json"
@@ -29,7 +35,8 @@ def schema_drift(run: RunConfig, directory: Path = SCHEMA_DIR) -> list[str]:
     return drift
 
 
-def write_schemas(run: RunConfig, directory: Path = SCHEMA_DIR) -> list[Path]:
+def write_schemas(run: RunConfig, directory: Path | None = None) -> list[Path]:
+    directory = directory or recipe_dir(run)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, fields in stage_schemas(run).items():

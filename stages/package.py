@@ -44,7 +44,8 @@ ROLE_COLUMNS = {
     "units": ["units", "unit_frames", "units_per_second"],
 }
 FLAC_MAGIC = b"fLaC"
-CARD_VERSION = "1"  # bump when the card or plots change for the same inputs
+CARD_MODULES = ("package", "package_card", "package_dialogues", "package_dialogue_card", "package_plots",
+                "package_stats")  # the code that makes the card and plots: a change there remakes them
 
 
 @dataclass
@@ -127,6 +128,14 @@ def model_name(meta_json: str | None) -> tuple[str, str]:
     if meta.get("revision"):
         model += f"@{meta['revision']}"
     return model, str(meta.get("prompt_hash", ""))
+
+
+def card_code_digest() -> str:
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    return hashlib.sha256(b"".join((here / f"{m}.py").read_bytes() for m in CARD_MODULES)).hexdigest()
 
 
 class PackageStage(Stage):
@@ -243,7 +252,7 @@ class PackageStage(Stage):
                               layout.export_dir(), s.export)
         pipeline = [*self.lineage, self.name]
         lineage = {**self.lineage, self.name: engine_versions(layout, self.name)}
-        key = {"version": CARD_VERSION, "published": files_key(published), "ledger": ledger_key(layout, pipeline),
+        key = {"code": card_code_digest(), "published": files_key(published), "ledger": ledger_key(layout, pipeline),
                "card": dataclasses.asdict(s.card), "splits": s.splits, "lineage": lineage, "exports": exports}
         if is_current(layout, self.name, "card", key):
             log.info("package: card and plots unchanged (%s)", layout.card())

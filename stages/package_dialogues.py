@@ -173,7 +173,8 @@ class PackageDialoguesStage(PackageStage):
 
 
 def dialogue_of(item_id: str) -> str:
-    """The dialogue of a turn id (`<dialogue_id>-t<turn>`); other ids are their own."""
+    """For the drop account: a dialogue is lost with its first turn (`<dialogue_id>-t1`), so that
+    turn's ledger rows count for the dialogue; a later turn's only cut it and stay its own."""
     head, sep, tail = item_id.rpartition("-t")
-    return head if sep and tail.isdigit() else item_id
+    return head if sep and tail == "1" else item_id
 
