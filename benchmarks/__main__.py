@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["engine", "executors", "llm", "meaning", "normalize", "tts", "speech_gate", "units", "train"]
+BENCHMARKS = ["engine", "executors", "llm", "meaning", "normalize", "tts", "speech_gate", "units", "train", "gpu_rates",
+              "estimate"]
 
 
 def main(argv: list[str]) -> int:

@@ -28,14 +28,14 @@ CHILD = "benchmarks.gpu_rates.cosyvoice_child"  # a module: run as a script, thi
 RECIPE_INSTRUCTION_S = 7.5  # mean instruction duration, docs/recipe.md
 TOKENS_PER_S = 50  # CosyVoice-300M's speech tokens per second of audio
 SENTENCES = [
-    "Can you explain in simple terms how a refrigerator keeps food cold without using any ice at all inside it?",
-    "What are three easy ways to save money on groceries each week when you are cooking for a family of four?",
-    "Tell me a short story about a lighthouse keeper who finds a message in a bottle on a stormy night.",
-    "How do I politely ask my neighbor to turn down their music late at night without starting an argument?",
-    "Could you suggest a simple stretching routine I can do at my desk to relieve tension in my neck?",
-    "Why does the moon look bigger when it is close to the horizon than when it is high in the sky?",
-    "I am planning a weekend trip to the mountains, what should I pack if the weather might turn cold?",
-    "Please describe the main differences between a crocodile and an alligator so that a child can understand.",
+    "Can you explain in simple terms how a refrigerator keeps food cold without using any ice at all inside it, even in summer?",
+    "What are three easy ways to save money on groceries each week when you are cooking for a busy family of four?",
+    "Tell me a short story about a lighthouse keeper who finds a message in a bottle on a cold and stormy winter night.",
+    "How do I politely ask my neighbor to turn down their music late at night without starting an argument with them?",
+    "Could you suggest a simple stretching routine I can do at my desk to relieve the tension in my neck and shoulders?",
+    "Why does the moon look bigger when it is close to the horizon than when it is high up in the night sky?",
+    "I am planning a weekend trip to the mountains, what should I pack if the weather might suddenly turn cold and wet?",
+    "Please describe the main differences between a crocodile and an alligator in a way that a curious young child can easily understand.",
 ]
 
 
@@ -48,45 +48,55 @@ def child_env() -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
 
 
-def measure(python: Path, settings: dict, groups: list[list[list[str]]]) -> dict:
-    """One process per group (its streams' sentences): all load and warm up, then start together.
-    Where the model folder is missing, the first process builds it before the others start."""
-    start_file = Path(settings["start_file"])
-    logs = [start_file.with_name(f"stream-{i}.log") for i in range(len(groups))]  # a pipe could fill and block
-    children = []
+class StreamProcess:
+    """One CosyVoice process (benchmarks/gpu_rates/cosyvoice_child.py) and its commands."""
 
-    def launch(group: list[list[str]], log: Path, build: bool) -> None:
-        command = [str(python), "-m", CHILD, json.dumps({**settings, "sentences": group, "build": build})]
-        children.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
-                                         env=child_env(), cwd=ROOT))
+    def __init__(self, python: Path, settings: dict, log: Path, build: bool):
+        command = [str(python), "-m", CHILD, json.dumps({**settings, "build": build})]
+        self.log = log
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=log.open("w"),  # a pipe could fill and block
+                                        text=True, env=child_env(), cwd=ROOT)
 
-    def wait_ready(child: subprocess.Popen, log: Path) -> None:
-        if not any(line.strip() == "READY" for line in child.stdout):
-            for other in children:
-                other.kill()
-            raise RuntimeError(f"a CosyVoice stream did not start:\n{log.read_text()[-3000:]}")
+    def send(self, command: dict) -> None:
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
 
-    builder = not Path(settings["model"]).exists()
-    if builder:
-        launch(groups[0], logs[0], build=True)
-        wait_ready(children[0], logs[0])
-    for group, log in list(zip(groups, logs))[len(children):]:
-        launch(group, log, build=False)
-    for child, log in list(zip(children, logs))[1 if builder else 0:]:
-        wait_ready(child, log)
-    start_file.touch()
-    outputs = []
-    for child, log in zip(children, logs):
-        out = child.communicate()[0]
-        if child.returncode:
-            raise RuntimeError(f"a CosyVoice stream failed:\n{log.read_text()[-3000:]}")
-        outputs.append(json.loads(out.strip().splitlines()[-1]))
-    start_file.unlink()
+    def answer(self) -> str:
+        for line in self.process.stdout:
+            if line.strip() == "READY" or line.startswith("{"):
+                return line
+        raise RuntimeError(f"a CosyVoice stream process failed:\n{self.log.read_text()[-3000:]}")
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def measure(pool: list[StreamProcess], groups: list[list[list[str]]]) -> dict:
+    """Each process loads the engines its group of streams needs; then all start together."""
+    for process, group in zip(pool, groups):
+        process.send({"load": len(group)})
+    for process in pool[:len(groups)]:
+        process.answer()
+    for process, group in zip(pool, groups):
+        process.send({"sentences": group})
+    outputs = [json.loads(process.answer()) for process in pool[:len(groups)]]
     streams = [s for o in outputs for s in o["streams"]]
     wall = max(s["ended"] for s in streams) - min(s["started"] for s in streams)
     return {"audio_s": sum(s["audio_s"] for s in streams), "wall_s": wall,
             "rtf": sum((s["ended"] - s["started"]) / s["audio_s"] for s in streams) / len(streams),
             "peak_mib": sum(o["peak_mib"] for o in outputs), "device": outputs[0]["device"], "cuda": outputs[0]["cuda"]}
+
+
+def grow(pool: list[StreamProcess], count: int, python: Path, settings: dict, tmp: Path) -> None:
+    """Processes are kept from one K to the next; the first builds the model folder."""
+    while len(pool) < count:
+        build = not Path(settings["model"]).exists()
+        pool.append(StreamProcess(python, settings, tmp / f"stream-{len(pool)}.log", build))
+        if build:
+            pool[-1].send({"load": 1})
+            pool[-1].answer()
 
 
 def run(tiny: bool, streams: list[int], layouts: list[str], precisions: list[str], per_stream: int) -> list[dict]:
@@ -99,16 +109,16 @@ def run(tiny: bool, streams: list[int], layouts: list[str], precisions: list[str
              else "CosyVoice-300M-SFT (LM 6+14 blocks d1024, flow 6 blocks d512 + 4/12/4 decoder, HiFT 512)")
     rows = []
     with tempfile.TemporaryDirectory(prefix="cosyvoice-bench-") as tmp:
-        folder = Path(tmp) / "model"
+        settings = {"model": str(Path(tmp) / "model"), "tiny": tiny, "tokens": tokens, "threads": 1}
         for precision in precisions:
             for layout in layouts:
-                for k in streams:
+                pool: list[StreamProcess] = []
+                for k in sorted(streams):  # ascending: a process holds only the models K needs
                     lines = [[SENTENCES[(i * per_stream + n) % len(SENTENCES)] for n in range(per_stream)]
                              for i in range(k)]
                     groups = [[line] for line in lines] if layout == "processes" else [lines]  # per process
-                    settings = {"model": str(folder), "tiny": tiny, "tokens": tokens, "precision": precision, "threads": 1,
-                                "start_file": str(Path(tmp) / "start")}
-                    result = measure(python, settings, groups)
+                    grow(pool, len(groups), python, {**settings, "precision": precision}, Path(tmp))
+                    result = measure(pool, groups)
                     cpu = not result["cuda"]
                     rows.append(emit(rate_row(
                         engine=f"CosyVoice-300M-SFT random weights, SFT mode, {tokens} speech tokens per sentence",
@@ -121,6 +131,8 @@ def run(tiny: bool, streams: list[int], layouts: list[str], precisions: list[str
                              "instruction); random weights do not stop by themselves")))
                     print(f"  {k} streams ({layout}, {precision}): real-time factor per stream {result['rtf']:.3f}",
                           flush=True)
+                for process in pool:
+                    process.close()
     return rows
 
 

@@ -1,11 +1,10 @@
 """The CosyVoice side of benchmarks/gpu_rates/cosyvoice.py; runs in the CosyVoice interpreter
 (.venv-cosyvoice, or $COSYVOICE_PYTHON) with the repository on PYTHONPATH.
 
-    python -m benchmarks.gpu_rates.cosyvoice_child JSON_SETTINGS  # one process of streams
+    python -m benchmarks.gpu_rates.cosyvoice_child JSON_SETTINGS  # then commands on stdin (serve)
 
-A stream process loads one CosyVoiceEngine per stream (the first process builds the model folder
-where it is missing), warms each up, prints `READY`, waits for the start file, synthesizes its
-sentences (each stream in its own thread) and prints one JSON line.
+A stream process holds one CosyVoiceEngine per stream it runs (the first process builds the model
+folder where it is missing) and, told to, synthesizes its streams' sentences, one thread each.
 """
 from __future__ import annotations
 
@@ -93,46 +92,60 @@ def fixed_length(llm, tokens: int) -> None:
     llm.inference = bounded
 
 
-def stream(settings: dict) -> None:
+def load(settings: dict):
+    from stages.engines.cosyvoice_tts import CosyVoiceEngine
+
+    engine = CosyVoiceEngine(settings["model"], threads=settings["threads"], fp16=settings["precision"] == "fp16")
+    fixed_length(engine.model.model.llm, settings["tokens"])
+    engine.synthesize("Warm up.", SPEAKERS[0], seed=0)
+    return engine
+
+
+def speak(engines: list, sentences: list[list[str]]) -> dict:
+    """Each stream's sentences through its own engine, one thread per stream, all at once."""
     import torch
 
     from benchmarks.gpu_rates.common import device_name
-    from stages.engines.cosyvoice_tts import CosyVoiceEngine
 
-    if settings["build"]:
-        (standins_cosyvoice.build if settings["tiny"] else build)(Path(settings["model"]))
-    engines = []
-    for _ in settings["sentences"]:
-        engine = CosyVoiceEngine(settings["model"], threads=settings["threads"], fp16=settings["precision"] == "fp16")
-        fixed_length(engine.model.model.llm, settings["tokens"])
-        engine.synthesize("Warm up.", SPEAKERS[0], seed=0)
-        engines.append(engine)
     cuda = torch.cuda.is_available()
-    print("READY", flush=True)
-    start = Path(settings["start_file"])
-    while not start.exists():
-        time.sleep(0.01)
-    results = [None] * len(engines)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    results = [None] * len(sentences)
 
-    def speak(index: int) -> None:
+    def one_stream(index: int) -> None:
         audio_s, started = 0.0, time.time()
-        for n, text in enumerate(settings["sentences"][index]):
+        for n, text in enumerate(sentences[index]):
             audio, rate = engines[index].synthesize(text, SPEAKERS[n % len(SPEAKERS)], seed=n)
             audio_s += len(audio) / rate
         if cuda:
             torch.cuda.synchronize()
         results[index] = {"audio_s": audio_s, "started": started, "ended": time.time()}
 
-    threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(engines))]
+    threads = [threading.Thread(target=one_stream, args=(i,)) for i in range(len(sentences))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    peak_mib = (torch.cuda.max_memory_allocated() / 2**20 if cuda
+    peak_mib = (torch.cuda.max_memory_allocated() / 2**20 if cuda  # the resident models included
                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(json.dumps({"streams": results, "peak_mib": peak_mib, "device": device_name("cuda" if cuda else "cpu"),
-                      "cuda": cuda}), flush=True)
+    return {"streams": results, "peak_mib": peak_mib, "device": device_name("cuda" if cuda else "cpu"), "cuda": cuda}
+
+
+def serve(settings: dict) -> None:
+    """Answers commands on stdin, one JSON line each: {"load": N} -> `READY` once N engines are
+    loaded and warm; {"sentences": [[...] per stream]} -> the measurement as one JSON line."""
+    if settings["build"]:
+        (standins_cosyvoice.build if settings["tiny"] else build)(Path(settings["model"]))
+    engines = []
+    for line in sys.stdin:
+        command = json.loads(line)
+        if "load" in command:
+            while len(engines) < command["load"]:
+                engines.append(load(settings))
+            print("READY", flush=True)
+        else:
+            print(json.dumps(speak(engines, command["sentences"])), flush=True)
 
 
 if __name__ == "__main__":
-    stream(json.loads(sys.argv[1]))
+    serve(json.loads(sys.argv[1]))
