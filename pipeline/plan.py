@@ -298,7 +298,9 @@ class Planner:
                 shards.rows[i] = rows_in[i] * rate.keep
 
     def plan(self) -> Plan:
-        selected = self.runner.preflight()
+        missing: list[str] = []
+        selected = self.runner.preflight(missing)
+        self.notes += [f"not ready to build: {m}" for m in missing]
         stages = []
         for node in selected:
             stage = self.runner.describe(node)

@@ -8,7 +8,7 @@ from typing import Iterator
 
 from pipeline.config import RunConfig, StageNode
 from pipeline.data_root import claim, remove_stale_temp_files
-from pipeline.errors import ConfigError, InfrastructureError, is_infrastructure
+from pipeline.errors import ConfigError, InfrastructureError, MissingModelError, is_infrastructure
 from pipeline.executors import Executor, make_executor
 from pipeline.executors.interpreter import InterpreterExecutor, check_interpreter
 from pipeline.fingerprint import digest, shard_fingerprint
@@ -208,13 +208,19 @@ class Runner:
                 if len(stem) == SHARD_DIGITS and stem.isdigit() and int(stem) >= num_shards:
                     path.unlink()
 
-    def preflight(self) -> list[StageNode]:
-        """User errors that can be found before any work: one line, nothing written."""
+    def preflight(self, missing: list[str] | None = None) -> list[StageNode]:
+        """User errors that can be found before any work: one line, nothing written. With `missing`
+        (a plan), a model only the user can supply (MissingModelError) is listed there instead."""
         selected = self.order()
         names = {n.name for n in selected}
         for node in selected:
             stage = self.describe(node)
-            stage.check()
+            try:
+                stage.check()
+            except MissingModelError as exc:
+                if missing is None:
+                    raise
+                missing.append(f"{node.name}: {exc}")
             if node.settings.python:
                 self.check_interpreter(node)
             for upstream in stage.input_columns():

@@ -63,3 +63,14 @@ def test_plan_ends_with_the_estimate_line_and_the_checked_in_table_applies():
     assert all(s.device_h > 0 for s in result.stages if s.device_h is not None)
     text = format_plan(Plan(data_root="x", stages=[], changes=[], notes=[], gpu_estimate=format_estimate(result)))
     assert text.splitlines()[-1].startswith("estimated: ") and text.count("estimated: ") == 1
+
+
+def test_instructs2s_plan_for_the_full_profile_lists_missing_models_and_ends_with_the_estimate(tmp_path, capsys):
+    """Before anything is downloaded: the plan runs, names what the user must supply, and estimates."""
+    from pipeline.cli import main
+
+    assert main(["plan", "profile=full", f"data_root={tmp_path / 'build'}", f"model_cache={tmp_path / 'models'}",
+                 "estimate.gpus=16"]) == 0
+    out = capsys.readouterr().out
+    assert "not ready to build: speak_response" in out
+    assert out.strip().splitlines()[-1].startswith("estimated: ") and " on 16 x H100 for 200,000 items" in out
