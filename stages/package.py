@@ -166,8 +166,9 @@ class PackageStage(Stage):
     def process(self, rows: list[dict]) -> list:
         return [self.package_one(row) for row in counted(rows)]
 
-    def package_one(self, row: dict):
-        s, item_id = self.settings, row["id"]
+    def checked_sides(self, item_id: str, row: dict):
+        """((instruction audio, seconds), (response audio, seconds)) of a row with units, or its failure."""
+        s = self.settings
         instruction = self.checked_audio(item_id, "instruction", row["instruction_audio"], s.max_instruction_seconds)
         if not isinstance(instruction, tuple):
             return instruction
@@ -176,6 +177,14 @@ class PackageStage(Stage):
             return response
         if not row["units"]:
             return self.fail(item_id, "no_units")
+        return instruction, response
+
+    def package_one(self, row: dict):
+        item_id = row["id"]
+        sides = self.checked_sides(item_id, row)
+        if not isinstance(sides, tuple):
+            return sides
+        instruction, response = sides
         rewrite_model, rewrite_hash = model_name(row["rewrite_meta"])
         respond_model, respond_hash = model_name(row["respond_meta"])
         self.count("instruction_ms", round(instruction[1] * 1000))

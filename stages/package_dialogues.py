@@ -116,15 +116,11 @@ class PackageDialoguesStage(PackageStage):
         return [self.dialogue_row(rows[0], turns)] + failures
 
     def package_turn(self, row: dict) -> dict | ItemFailure:
-        s, turn_id = self.settings, row["id"]
-        instruction = self.checked_audio(turn_id, "instruction", row["instruction_audio"], s.max_instruction_seconds)
-        if not isinstance(instruction, tuple):
-            return instruction
-        response = self.checked_audio(turn_id, "response", row["response_audio"], s.max_response_seconds)
-        if not isinstance(response, tuple):
-            return response
-        if not row["units"]:
-            return self.fail(turn_id, "no_units")
+        turn_id = row["id"]
+        sides = self.checked_sides(turn_id, row)
+        if not isinstance(sides, tuple):
+            return sides
+        instruction, response = sides
         self.count("turns")
         return {
             "id": turn_id, "turn": row["turn"], "instruction": row["instruction"],
