@@ -32,6 +32,11 @@ SAME formats, with tiny shapes and seeded random weights, so the full profile's 
   cosyvoice/        a CosyVoice-300M-SFT folder (same files, the two English SFT speakers) made
                     with the upstream classes in the CosyVoice environment
                     (scripts/standins_cosyvoice.py; needs `make setup-cosyvoice`).
+  cosyvoice2/       CosyVoice2-0.5B's layout (a tiny Qwen2 text-to-token LM, speech_tokenizer_v2.onnx)
+                    and voice_bank/: seeded prompt clips with transcripts, the zero-shot voices of
+                    recipe=multiturn profile=full_rehearsal (standins_cosyvoice.py --cosyvoice2).
+  s3tokenizer/      CosyVoice 2's speech_tokenizer_v2.onnx at its real shape, random weights, pinned
+                    (scripts/standins_s3.py; units.tokenizer=cosyvoice2).
 
 Every builder writes into a temporary folder renamed into place, and skips its output when a
 marker (standin.json, recording the builder's version and seed) already matches: rerunning is
@@ -245,6 +250,17 @@ def build_cosyvoice(out: Path, seed: int) -> None:
                    check=True, env=env, cwd=ROOT)
 
 
+def build_cosyvoice2(out: Path, seed: int) -> None:
+    """CosyVoice2-0.5B's layout and seeded prompt clips under voice_bank/ (scripts/standins_cosyvoice.py
+    --cosyvoice2): the zero-shot voice bank of recipe=multiturn profile=full_rehearsal."""
+    if not os.access(COSYVOICE_PYTHON, os.X_OK):
+        raise SystemExit(f"cosyvoice2: no CosyVoice environment at {COSYVOICE_PYTHON}; "
+                         "run scripts/setup_cosyvoice.sh first (or set COSYVOICE_PYTHON)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([COSYVOICE_PYTHON, str(ROOT / "scripts" / "standins_cosyvoice.py"), str(out), str(seed),
+                    "--cosyvoice2"], check=True, env=env, cwd=ROOT)
+
+
 # The stand-ins, in build order. Other parts append their own Builder (see the module docstring).
 BUILDERS: list[Builder] = [
     Builder(name="llama", version="3", build=build_llama),
@@ -254,6 +270,7 @@ BUILDERS: list[Builder] = [
     Builder(name="hubert", version="2", build=build_hubert),
     Builder(name="vocoder", version="1", build=build_vocoder),
     Builder(name="cosyvoice", version="1", build=build_cosyvoice),
+    Builder(name="cosyvoice2", version="1", build=build_cosyvoice2),
     Builder(name="s3tokenizer", version="1", build=build_s3_tokenizer),
 ]
 

@@ -8,9 +8,10 @@
 # So: the CPU torch, the package without its dependency list, the CPU onnxruntime, and the rest.
 #
 # torchaudio: every registry build is linked against CUDA torch and fails to import with the CPU
-# torch. CosyVoice imports it at module level but calls it only for zero-shot prompts (resampling
-# a prompt, kaldi fbank for the speaker embedding), never in SFT mode. On CPU we therefore
-# write a small stand-in `torchaudio` into the venv whose functions raise NotImplementedError.
+# torch. CosyVoice imports it at module level and calls it only for zero-shot prompts (resampling
+# a prompt, Kaldi fbank for the speaker embedding), never in SFT mode. On CPU we therefore write a
+# small stand-in `torchaudio` into the venv: Resample through soxr, fbank through
+# kaldi-native-fbank; file I/O and spectrograms raise NotImplementedError.
 # GPU machines should install the real torchaudio matching their torch instead.
 #
 # Usage: scripts/setup_cosyvoice.sh [VENV_DIR]   (default: .venv-cosyvoice beside this repo)
@@ -41,16 +42,18 @@ PIP=("$VENV/bin/pip" install -q -c "$ROOT/constraints.txt")
 "${PIP[@]}" pyarrow soundfile soxr pyloudnorm pytest
 # onnx: to write the random-weight campplus / speech tokenizer files of the test model.
 "${PIP[@]}" onnx
+"${PIP[@]}" kaldi-native-fbank  # the stand-in torchaudio's fbank (zero-shot prompts)
 
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 mkdir -p "$SITE/torchaudio/compliance"
 cat > "$SITE/torchaudio/_stand_in.py" <<'PY'
-"""Stand-in for torchaudio on CPU-only test machines (see scripts/setup_cosyvoice.sh).
-CosyVoice imports torchaudio at module level but uses it only for zero-shot voice prompts."""
+"""Stand-in for torchaudio on CPU-only test machines (see scripts/setup_cosyvoice.sh). CosyVoice
+imports torchaudio at module level and calls it only for zero-shot voice prompts: resampling
+(here soxr) and Kaldi fbank features for the speaker embedding (here kaldi-native-fbank)."""
 
 
 def unavailable(*args, **kwargs):
-    raise NotImplementedError("torchaudio is a stand-in here: zero-shot prompts need the real torchaudio")
+    raise NotImplementedError("torchaudio is a stand-in here: file I/O and spectrograms need the real torchaudio")
 
 
 class Unavailable:
@@ -60,17 +63,49 @@ PY
 cat > "$SITE/torchaudio/__init__.py" <<'PY'
 from torchaudio import compliance, transforms  # noqa: F401
 from torchaudio._stand_in import unavailable as load, unavailable as save, unavailable as info  # noqa: F401
-
-__version__ = "0.0.0+cpu-stand-in"
 PY
 cat > "$SITE/torchaudio/compliance/__init__.py" <<'PY'
 from torchaudio.compliance import kaldi  # noqa: F401
 PY
 cat > "$SITE/torchaudio/compliance/kaldi.py" <<'PY'
-from torchaudio._stand_in import unavailable as fbank  # noqa: F401
+import kaldi_native_fbank as knf
+import numpy as np
+import torch
+
+
+def fbank(waveform, num_mel_bins=23, dither=0.0, sample_frequency=16000.0, **kwargs):
+    """Kaldi log-mel filterbank frames [frames, num_mel_bins] of a [1, samples] waveform."""
+    if kwargs:
+        raise NotImplementedError(f"torchaudio stand-in: fbank options {sorted(kwargs)} are not supported")
+    options = knf.FbankOptions()
+    options.frame_opts.samp_freq = float(sample_frequency)
+    options.frame_opts.dither = float(dither)
+    options.mel_opts.num_bins = int(num_mel_bins)
+    computer = knf.OnlineFbank(options)
+    computer.accept_waveform(float(sample_frequency), waveform[0].detach().cpu().float().numpy().tolist())
+    computer.input_finished()
+    frames = [computer.get_frame(i) for i in range(computer.num_frames_ready)]
+    return torch.from_numpy(np.array(frames, dtype=np.float32).reshape(-1, num_mel_bins))
 PY
 cat > "$SITE/torchaudio/transforms.py" <<'PY'
-from torchaudio._stand_in import Unavailable as MelSpectrogram, Unavailable as Resample, Unavailable as Spectrogram  # noqa: F401
+import soxr
+import torch
+
+from torchaudio._stand_in import Unavailable as MelSpectrogram, Unavailable as Spectrogram  # noqa: F401
+
+
+class Resample(torch.nn.Module):
+    """[channels, samples] from orig_freq to new_freq (soxr, not torchaudio's sinc filter)."""
+
+    def __init__(self, orig_freq=16000, new_freq=16000, **kwargs):
+        super().__init__()
+        self.orig_freq, self.new_freq = int(orig_freq), int(new_freq)
+
+    def forward(self, waveform):
+        if self.orig_freq == self.new_freq:
+            return waveform
+        out = soxr.resample(waveform.detach().cpu().float().numpy().T, self.orig_freq, self.new_freq)
+        return torch.from_numpy(out.T.copy()).to(waveform.device)
 PY
 "$VENV/bin/python" -c "from cosyvoice.cli.cosyvoice import CosyVoice; print('cosyvoice imports')"
 echo "$STAMP" > "$VENV/.setup-stamp"

@@ -103,6 +103,10 @@ class SpeakStage(Stage):
             if voice.get("model"):
                 hint = piper_download_hint(voice["model"]) if voice.get("engine") == "piper" else ""
                 require_local(voice["model"], f"stages.{self.name}.voices.{i}.model", hint)
+            if voice.get("engine") == "cosyvoice":  # a zero-shot voice's prompt clip and transcript
+                from stages.engines.cosyvoice_tts import prompt_files
+
+                prompt_files(voice.get("speaker"), f"stages.{self.name}.voices.{i}.speaker")
 
     def setup(self) -> None:
         self.engines: dict[str, Any] = {}

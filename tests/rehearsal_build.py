@@ -8,10 +8,14 @@ REPO = Path(__file__).resolve().parents[1]
 COSYVOICE_PYTHON = REPO / ".venv-cosyvoice" / "bin" / "python"
 # Enough items that some reach every split-free stage; the stand-ins' noise is cheap to make.
 REHEARSAL_BUILD = ["profile=full_rehearsal", "source.limit=4", "progress=false"]
+# What the single-turn rehearsal and the trainer's rehearsal load; the CosyVoice 2 and S3 tokenizer
+# stand-ins (hundreds of MB) are built by their own tests.
+REHEARSAL_STANDINS = ["llama", "whisper", "whisper_hf", "voices", "hubert", "vocoder", "cosyvoice"]
 
 
 def make_standins(model_cache: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/make_standins.py", "--model-cache", str(model_cache)],
+    return subprocess.run([sys.executable, "scripts/make_standins.py", "--model-cache", str(model_cache),
+                           "--only", *REHEARSAL_STANDINS],
                           cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
                           timeout=timeout)
 

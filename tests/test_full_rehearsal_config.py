@@ -21,6 +21,7 @@ ALLOWED = [
     "stages.speak_instruction.voices.*.model",
     "stages.units.checkpoint", "stages.units.checkpoint_sha256", "stages.units.device",
     "stages.units.kmeans.centroids", "stages.units.kmeans.centroids_sha256",
+    "stages.units.cosyvoice2.checkpoint", "stages.units.cosyvoice2.checkpoint_sha256",
     "stages.verify_instruction.asr_model", "stages.verify_response.asr_model",
     # dtypes
     "stages.rewrite.dtype", "stages.respond.dtype",
