@@ -71,3 +71,13 @@ def test_the_shipped_recipes_wire_the_graph_in_conf(recipe, graph):
     runner.order()  # every stage after its inputs
     for name, inputs in graph.items():
         assert set(runner.describe(runner.by_name[name]).input_columns()) == inputs, name
+
+
+@pytest.mark.parametrize("profile", ["local", "full"])
+def test_the_release_recipe_composes_under_every_profile(profile):
+    run = load_config(["recipe=release_units", f"profile={profile}", "source=instructs2s_release"])
+    assert [(n.name, n.kind) for n in run.stages] == [("release", "release"), ("units", "units"),
+                                                      ("release_export", "release_export")]
+    units = {n.name: n for n in run.stages}["units"].settings
+    assert (units.speak_stage, units.audio_column, units.verify_stage) == ("release", "response_audio", None)
+    Runner(run).order()
