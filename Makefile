@@ -45,7 +45,7 @@ export-dataset:  ## another layout of a finished build: make export-dataset FORM
 test:  ## the test suite (offline, real small engines)
 	$(PY) -m pytest -q --durations=25 $(ARGS)
 
-test-nightly:  ## the long kill-and-resume tests over every model stage
+test-nightly:  ## the long tests: kill-and-resume over every model stage, the local build on Ray, the dialogue stage on vLLM
 	$(PY) -m pytest -q -m nightly $(ARGS)
 
 bench:  ## benchmarks: ratios measured side by side

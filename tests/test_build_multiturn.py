@@ -15,8 +15,8 @@ from pipeline.ledger import errors_table
 from pipeline.shards import Layout
 
 SHARED_STAGES = ("ingest", "rewrite", "respond")
-# The 4 items of the shared build; turn counts drawn for them, as the dialogue stage's seeded draw gives.
-MULTITURN = ["recipe=multiturn", "stages.dialogue.fidelity.min_similarity=null"]
+MULTITURN = ["recipe=multiturn", "stages.dialogue.fidelity.min_similarity=null",
+             "stages.verify_instruction.scores=[]"]  # the speech-gate tests score DNSMOS
 
 
 @pytest.fixture(scope="module")

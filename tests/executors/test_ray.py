@@ -118,6 +118,7 @@ def test_a_stage_that_cannot_load_stops_the_run_as_with_the_local_executor(tmp_p
         build(tmp_path, RAY, stages, only=["pass1"])
 
 
+@pytest.mark.nightly  # 2.5 min; make test runs the Ray executor on the engine-only stages above
 def test_the_local_profile_build_on_ray_matches_the_local_executor(tmp_path, local_build):
     """Every real stage (vLLM, Piper/flite, Whisper, HuBERT, package): the same bytes on Ray as the
     shared local-executor build of the same config."""

@@ -281,6 +281,7 @@ def real_stage(run_config):
     engine_pool.close_all()
 
 
+@pytest.mark.nightly  # make test runs the dialogue stage on the real engine in tests/test_build_multiturn.py
 def test_dialogues_on_the_local_vllm_engine(real_stage):
     stage = real_stage
     s = stage.settings

@@ -43,7 +43,7 @@ def test_hubert_node_keeps_its_columns_and_50_frames_a_second(built):
     got = rows(built, "units")
     assert sorted(got) == ["a", "b", "c"]
     for item_id, row in got.items():
-        assert abs(row["unit_frames"] - 50 * seconds(item_id)) <= 1
+        assert abs(row["unit_frames"] - 50 * seconds(item_id)) <= 2  # a 25 ms window at a 20 ms hop
         assert all(0 <= u < 8 for u in row["units"])
 
 
