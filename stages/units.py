@@ -295,8 +295,8 @@ class UnitsStage(Stage):
         settings["kmeans"] = {k: v for k, v in dataclasses.asdict(km).items()
                               if k not in ("centroids", "centroids_sha256")}
         key = digest({"settings": settings, "seed": seed, "upstream": upstream, "sample": [i for _, i in sample]})
-        relative = f"cache/kmeans/{self.name}-{key}.npy"
-        path = layout.root / relative
+        path = layout.cache_dir("kmeans") / f"{self.name}-{key}.npy"
+        relative = path.relative_to(layout.root).as_posix()  # in the fingerprint: relative, so a moved data_root resumes
         if path.exists():
             _, sha = load_centroids(path)
             log.info("%s: reusing k-means centroids %s", self.name, relative)
