@@ -9,6 +9,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.errors import ConfigError
+from pipeline.rates import EstimateSettings
 from pipeline.registry import register_kinds, stage_class, target_of
 from pipeline.stage import StageSettings
 
@@ -38,7 +39,7 @@ class RootSettings:
     source: Any = None
     recipe: str = "custom"  # which conf/recipe/ file composed the stages (for the record; the graph is `stages`)
     stage_kinds: dict[str, str] = field(default_factory=dict)  # kind -> "module:Class"
-    estimate: dict[str, Any] = field(default_factory=dict)  # plan's build-time estimate (pipeline.rates)
+    estimate: EstimateSettings = field(default_factory=EstimateSettings)  # plan's GPU estimate of the recipe
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     stages: dict[str, Any] = field(default_factory=dict)
 
@@ -87,10 +88,10 @@ def _merge(schema, node, where: str):
         if missing:
             raise ConfigError(f"{where}: missing value for {', '.join(missing)}")
         return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:  # first: its validation errors are ValueErrors too
+        raise ConfigError(f"{where}: {exc}".splitlines()[0] + f" (key: {getattr(exc, 'full_key', '?')})") from None
     except ValueError as exc:  # a settings class's own range/enum check (__post_init__)
         raise ConfigError(f"{where}: {exc}") from None
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"{where}: {exc}".splitlines()[0] + f" (key: {getattr(exc, 'full_key', '?')})") from None
 
 
 def settings_from_dict(kind: str, values: dict, where: str):

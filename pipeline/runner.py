@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Iterator
 
+import pyarrow.parquet as pq
+
 from pipeline.config import RunConfig, StageNode
 from pipeline.data_root import claim, remove_stale_temp_files
 from pipeline.errors import ConfigError, InfrastructureError, MissingModelError, is_infrastructure
@@ -223,11 +225,30 @@ class Runner:
                 missing.append(f"{node.name}: {exc}")
             if node.settings.python:
                 self.check_interpreter(node)
+            self.check_columns(node, stage, names)
             for upstream in stage.input_columns():
                 if upstream not in names and load_record(self.layout.stage_record(upstream)) is None:
                     raise ConfigError(f"stage {node.name!r} needs {upstream!r}, which has not run in "
                                       f"{self.layout.root}; add it to stages.only or build it first")
         return selected
+
+    def written_columns(self, upstream: str, selected: set[str]) -> set[str] | None:
+        """What an upstream stage writes: its schema when this run builds it, else its shards' on disk."""
+        if upstream in selected:
+            return set(self.describe(self.by_name[upstream]).output_schema().names)
+        shard = self.layout.shard(upstream, 0)
+        return set(pq.read_schema(shard).names) if shard.exists() else None
+
+    def check_columns(self, node: StageNode, stage: Stage, selected: set[str]) -> None:
+        """Every column a stage reads is one its upstream stage writes (a typo in text_column, voice_by...)."""
+        for upstream, wanted in stage.input_columns().items():
+            written = self.written_columns(upstream, selected)
+            if written is None:
+                continue  # not built yet: preflight names it below
+            missing = sorted(set(wanted) - written)
+            if missing:
+                raise ConfigError(f"stage {node.name!r} reads {missing} from {upstream!r}, which writes "
+                                  f"{sorted(written - {'id'})}")
 
     def check_interpreter(self, node: StageNode) -> None:
         if self.run.root.executor.name != "local":

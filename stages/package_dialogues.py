@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pipeline.errors import ConfigError, ItemFailure
 from pipeline.shard_progress import counted
 from pipeline.shards import Layout, atomic_write_bytes, atomic_write_json
+from stages import package
 from stages.package import DNSMOS, PackageSettings, PackageStage
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,9 @@ log = logging.getLogger(__name__)
 ROLE_COLUMNS = {
     "turns": ["dialogue_id", "turn", "num_turns", "source", "instruction", "instruction_spoken", "response",
               "meaning_similarity", "answer_similarity", "dialogue_meta"],
-    "instruction_audio": {"audio": "instruction_audio", "speaker": "instruction_speaker",
-                          "engine": "instruction_engine"},
-    "instruction_check": {"wer": "instruction_wer", **{c: f"instruction_{c}" for c in DNSMOS}},
-    "response_audio": {"audio": "response_audio", "speaker": "response_speaker", "engine": "response_engine"},
-    "response_check": {"wer": "response_wer", **{c: f"response_{c}" for c in DNSMOS}},
-    "units": ["units", "unit_frames", "units_per_second"],
+    # speech, its checks and units are read per turn exactly as package reads them per item
+    **{role: package.ROLE_COLUMNS[role] for role in
+       ("instruction_audio", "instruction_check", "response_audio", "response_check", "units")},
 }
 EXPORTS = {"instructs2s_release"}  # the formats that carry dialogues
 

@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import load_config
+from pipeline.errors import ConfigError
 from pipeline.ledger import errors_table
 from pipeline.runner import Runner
 from pipeline.shards import Layout
@@ -81,3 +82,10 @@ def test_the_release_recipe_composes_under_every_profile(profile):
     units = {n.name: n for n in run.stages}["units"].settings
     assert (units.speak_stage, units.audio_column, units.verify_stage) == ("release", "response_audio", None)
     Runner(run).order()
+
+
+def test_a_column_no_upstream_stage_writes_is_one_line_before_any_work(tmp_path):
+    run = load_config(["recipe=multiturn", f"data_root={tmp_path}", "stages.speak_instruction.voice_by=dialog_id"])
+    with pytest.raises(ConfigError, match=r"stage 'speak_instruction' reads \['dialog_id'\] from 'dialogue'"):
+        Runner(run).preflight()
+    assert not any(tmp_path.iterdir())
